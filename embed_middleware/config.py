@@ -1,0 +1,95 @@
+"""The middleware's options, validated once at start-up and shared by both adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from werkzeug.datastructures import Headers
+from werkzeug.wrappers import Request
+
+from .errors import ConfigurationError
+from .policy import DEFAULT_CONTENT_TYPES, ResponsePolicy
+from .rewrite import DEFAULT_MAX_RESOURCE_LENGTH, DEFAULT_PLACEHOLDER, PlaceholderSyntax
+from .tenants import Tenant, vary_of
+from .tokens import TokenIssuer
+
+#: What a placeholder becomes when the request has no tenant: ``empty`` (the default) removes it,
+#: ``leave`` keeps the placeholder text, ``error`` answers 500 if headers have not gone out yet.
+MissingTenant = Literal["empty", "leave", "error"]
+_MISSING_TENANT_CHOICES = ("empty", "leave", "error")
+
+#: ``(request, status, response headers) -> bool``: which responses get the token header.
+HeaderPredicate = Callable[[Request, int, Headers], bool]
+
+
+def every_response(request: Request, status: int, headers: Headers) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class HeaderDelivery:
+    """Deliver a fresh token in a response header (the Next.js guide's pattern, without Next.js)."""
+
+    name: str = "X-Embed-Token"
+    #: Which responses carry it; every response by default.
+    when: HeaderPredicate = every_response
+    #: The resource the header's token is scoped to; None for the bare placeholder's scope.
+    resource: str | None = None
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    issuer: TokenIssuer
+    resolver: Callable[[Request], Tenant | None]
+    syntax: PlaceholderSyntax
+    policy: ResponsePolicy
+    missing_tenant: MissingTenant
+    header: HeaderDelivery | None
+    token_endpoint: str | None
+    vary: tuple[str, ...]
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        issuer: TokenIssuer,
+        resolver: Callable[[Request], Tenant | None],
+        placeholder: str = DEFAULT_PLACEHOLDER,
+        max_resource_length: int = DEFAULT_MAX_RESOURCE_LENGTH,
+        content_types: Collection[str] = DEFAULT_CONTENT_TYPES,
+        missing_tenant: MissingTenant = "empty",
+        header: HeaderDelivery | None = None,
+        token_endpoint: str | None = None,
+        vary: Sequence[str] | None = None,
+    ) -> EmbedConfig:
+        if not isinstance(issuer, TokenIssuer):
+            raise ConfigurationError("issuer must be a TokenIssuer, e.g. TokenIssuer(signing_key=...)")
+        if not callable(resolver):
+            raise ConfigurationError("resolver must be a callable request -> Tenant | None")
+        if missing_tenant not in _MISSING_TENANT_CHOICES:
+            raise ConfigurationError(
+                f"missing_tenant must be one of {', '.join(_MISSING_TENANT_CHOICES)}, not {missing_tenant!r}"
+            )
+        if header is not None and not isinstance(header, HeaderDelivery):
+            raise ConfigurationError("header must be a HeaderDelivery(...) or None")
+        if token_endpoint is not None and not (
+            isinstance(token_endpoint, str) and token_endpoint.startswith("/")
+        ):
+            raise ConfigurationError(f"token_endpoint must be a path starting with '/', not {token_endpoint!r}")
+        try:
+            syntax = PlaceholderSyntax(placeholder, max_resource_length)
+            policy = ResponsePolicy.for_types(content_types)
+        except ValueError as error:
+            raise ConfigurationError(str(error)) from None
+        return cls(
+            issuer=issuer,
+            resolver=resolver,
+            syntax=syntax,
+            policy=policy,
+            missing_tenant=missing_tenant,
+            header=header,
+            token_endpoint=token_endpoint,
+            vary=tuple(vary) if vary is not None else vary_of(resolver),
+        )

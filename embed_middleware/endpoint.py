@@ -1,0 +1,49 @@
+"""The built-in token endpoint: the guides' ``/generate-token``, answered by the middleware.
+
+``GET <token_endpoint>?resource=name`` -> ``{"token", "expires_at", "expires_in"}`` for the request's
+tenant; 401 when there is none, 404 for a resource the tenant may not embed, 400 for a malformed
+name, 405 for other methods. Pages use it to refresh a token shortly before it expires.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .config import EmbedConfig
+from .errors import TokenIssueError
+from .exchange import Emission, Exchange, own_response
+from .rewrite import RESOURCE_NAME
+
+
+def _json(status: int, payload: dict[str, object], config: EmbedConfig, *extra: tuple[str, str]) -> Emission:
+    vary = [("Vary", ", ".join(config.vary))] if config.vary else []
+    body = json.dumps(payload).encode()
+    return own_response(status, body, "application/json", [*vary, *extra])
+
+
+def answer_token_request(exchange: Exchange, config: EmbedConfig, method: str) -> Emission:
+    """The whole response to one token-endpoint request."""
+    if method not in ("GET", "HEAD"):
+        return _json(405, {"error": "method_not_allowed"}, config, ("Allow", "GET, HEAD"))
+    resource = exchange.request.args.get("resource") or None
+    if resource is not None and (
+        len(resource) > config.syntax.max_resource_length or not RESOURCE_NAME.fullmatch(resource)
+    ):
+        return _json(400, {"error": "invalid_resource"}, config)
+    try:
+        tenant = exchange.tenant()
+        if tenant is None:
+            return _json(401, {"error": "no_tenant"}, config)
+        if not tenant.may_embed(resource):
+            return _json(404, {"error": "unknown_resource"}, config)
+        issued = exchange.token(resource)
+    except TokenIssueError as error:
+        return exchange.failure(error)
+    if issued is None:  # pragma: no cover - a known tenant allowed this resource
+        return _json(404, {"error": "unknown_resource"}, config)
+    payload = {
+        "token": issued.token,
+        "expires_at": issued.expires_at,
+        "expires_in": issued.expires_at - issued.issued_at,
+    }
+    return _json(200, payload, config)

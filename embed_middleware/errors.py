@@ -1,0 +1,15 @@
+"""Exceptions the middleware raises, so an app can tell a setting to fix from a request gone bad."""
+
+from __future__ import annotations
+
+
+class ConfigurationError(ValueError):
+    """A setting is wrong; raised at construction, with a message that says what to fix."""
+
+
+class TokenIssueError(RuntimeError):
+    """A resolver or claims hook failed while a token was being prepared for this request.
+
+    The middleware answers such a request with a clean 500 (before any header is sent) and logs the
+    original exception as the cause; the message never contains a token or a key.
+    """

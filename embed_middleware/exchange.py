@@ -1,0 +1,285 @@
+"""One request's embed state, as a pure state machine both adapters drive.
+
+Data flows one way: request -> (lazy) tenant -> token -> rewritten response. The adapter reports
+the app's response start and each body chunk; the exchange answers with what to send: headers once
+(``Emission.head``), then bytes. It never does I/O, so the WSGI and ASGI adapters share every
+decision and only translate their protocol.
+
+Headers are held until the first non-empty output or the end of the body, so that:
+
+* a body seen whole gets an exact ``Content-Length`` and keeps its cache headers if nothing changed;
+* a body still streaming when headers must go out is treated as one that may carry a token (no
+  ``Content-Length``, no validators, ``no-store``), and its tenant is resolved right then, so a
+  resolver that raises becomes a clean 500 rather than a half-written page.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+from werkzeug.datastructures import Headers
+from werkzeug.wrappers import Request
+
+from .config import EmbedConfig
+from .errors import TokenIssueError
+from .policy import NO_STORE, Skip, mark_body_changed, mark_carries_token
+from .rewrite import StreamRewriter
+from .tenants import Tenant
+from .tokens import IssuedToken
+
+logger = logging.getLogger("embed_middleware")
+
+_UNRESOLVED = object()
+
+
+@dataclass(frozen=True)
+class Head:
+    """A status and headers ready to send."""
+
+    status: int
+    headers: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Emission:
+    """What the adapter sends now: the head (once), then body bytes.
+
+    ``last`` means the response is complete as far as the client is concerned: either the body
+    ended, or the exchange replaced the response with an error and the app's body must be dropped.
+    """
+
+    head: Head | None = None
+    body: bytes = b""
+    last: bool = False
+
+
+class _Mode(enum.Enum):
+    PASS = "pass"
+    HEAD = "head"
+    REWRITE = "rewrite"
+
+
+class _MissingTenantError(TokenIssueError):
+    pass
+
+
+@dataclass
+class _WarnOnce:
+    """Some mistakes are configuration, not requests: say so once, not on every response."""
+
+    said: set[str] = field(default_factory=set)
+
+    def warn(self, key: str, message: str) -> None:
+        if key not in self.said:
+            self.said.add(key)
+            logger.warning(message)
+
+
+class Exchange:
+    """The embed side of one request/response. Adapters create one per request."""
+
+    def __init__(
+        self,
+        config: EmbedConfig,
+        method: str,
+        make_request: Callable[[], Request],
+        warnings: _WarnOnce,
+    ) -> None:
+        self._config = config
+        self._method = method
+        self._make_request = make_request
+        self._warnings = warnings
+        self._request: Request | None = None
+        self._tenant: object = _UNRESOLVED
+        self._tokens: dict[str | None, IssuedToken | None] = {}
+        self._mode = _Mode.PASS
+        self._status = 0
+        self._headers = Headers()
+        self._rewriter: StreamRewriter | None = None
+        self._head_sent = False
+        self._done = False
+        self._failed = False
+
+    # -- request side: lazy tenant and memoised tokens ---------------------------------------------
+
+    @property
+    def request(self) -> Request:
+        if self._request is None:
+            self._request = self._make_request()
+        return self._request
+
+    def tenant(self) -> Tenant | None:
+        """The request's tenant, resolved on first use (after the app had its chance to mark it)."""
+        if self._tenant is _UNRESOLVED:
+            try:
+                found = self._config.resolver(self.request)
+            except Exception as error:
+                raise TokenIssueError("the tenant resolver raised") from error
+            if found is not None and not isinstance(found, Tenant):
+                raise TokenIssueError(
+                    f"the tenant resolver returned {type(found).__name__}, not Tenant or None"
+                )
+            self._tenant = found
+        return self._tenant  # type: ignore[return-value]
+
+    def token(self, resource: str | None) -> IssuedToken | None:
+        """A token for this tenant and resource, minted at most once per request; None fails closed."""
+        if resource in self._tokens:
+            return self._tokens[resource]
+        tenant = self.tenant()
+        issued = None
+        if tenant is not None and tenant.may_embed(resource):
+            try:
+                issued = self._config.issuer.issue(tenant, resource, self.request)
+            except Exception as error:
+                raise TokenIssueError("the claims hook or token encoding failed") from error
+        self._tokens[resource] = issued
+        return issued
+
+    @property
+    def minted(self) -> bool:
+        return any(t is not None for t in self._tokens.values())
+
+    # -- response side ---------------------------------------------------------------------------
+
+    def start(self, status: int, headers: Iterable[tuple[str, str]]) -> None:
+        """The app's status and headers; may be called again (WSGI exc_info) until the head is sent."""
+        if self._head_sent:
+            raise RuntimeError("the response head was already sent")
+        self._status = status
+        self._headers = Headers(list(headers))
+        skip = self._config.policy.skip_reason(self._method, status, self._headers)
+        if skip is Skip.ENCODED:
+            self._warnings.warn(
+                "encoded",
+                "embed_middleware saw an HTML response with a Content-Encoding and left it "
+                "unrewritten: place the embed middleware inside (closer to the app than) any "
+                "compression middleware, so it rewrites before compressing",
+            )
+        if skip is None:
+            self._mode = _Mode.REWRITE
+            self._rewriter = StreamRewriter(self._config.syntax, self._replacement)
+        else:
+            self._mode = _Mode.HEAD if skip is Skip.HEAD else _Mode.PASS
+            self._rewriter = None
+
+    @property
+    def rewrites(self) -> bool:
+        """Whether this response's body goes through the rewriter (adapters may pass others by)."""
+        return self._mode is _Mode.REWRITE
+
+    @property
+    def passes(self) -> bool:
+        """Whether the body goes to the client exactly as the app wrote it."""
+        return self._mode is _Mode.PASS
+
+    @property
+    def head_sent(self) -> bool:
+        return self._head_sent
+
+    @property
+    def failed(self) -> bool:
+        """Whether the app's response was replaced by our 500."""
+        return self._failed
+
+    def body(self, chunk: bytes, *, final: bool) -> Emission:
+        """Feed one chunk of the app's body (``final`` when no more will come)."""
+        if self._done:
+            return Emission(last=True)
+        self._done = final
+        try:
+            if self._rewriter is None:
+                out = chunk
+            else:
+                out = self._rewriter.feed(chunk) if chunk else b""
+                if final:
+                    out += self._rewriter.flush()
+            head = None
+            if not self._head_sent:
+                if not out and not final:
+                    return Emission()
+                head = self._make_head(len(out) if final else None)
+        except TokenIssueError as error:
+            if self._head_sent:  # pragma: no cover - _replacement never raises once the head is out
+                raise
+            return self.failure(error)
+        return Emission(head, out, final)
+
+    def failure(self, error: TokenIssueError) -> Emission:
+        """A clean 500 in place of the app's response, sent before any of its headers."""
+        if isinstance(error, _MissingTenantError):
+            logger.warning("a page asked for an embed token but the request has no tenant: answering 500")
+        else:
+            logger.error("could not prepare an embed token: answering 500", exc_info=error)
+        self._done = True
+        self._failed = True
+        self._head_sent = True
+        return own_response(500, b"Internal Server Error: could not prepare the embed.\n")
+
+    def _make_head(self, content_length: int | None) -> Head:
+        headers = self._headers
+        still_streaming = content_length is None and self._mode is _Mode.REWRITE
+        may_carry = self._mode is _Mode.HEAD or still_streaming
+        if still_streaming and self.tenant() is None:
+            may_carry = False  # no tenant: no token can ever appear in this body
+        if self._mode is _Mode.HEAD or still_streaming:
+            mark_body_changed(headers, None)
+        elif self._rewriter is not None and self._rewriter.replacements:
+            mark_body_changed(headers, content_length)
+        delivery = self._config.header
+        if delivery is not None:
+            try:
+                wanted = delivery.when(self.request, self._status, headers)
+            except Exception as error:
+                raise TokenIssueError("the header predicate raised") from error
+            issued = self.token(delivery.resource) if wanted else None
+            if issued is not None:
+                headers[delivery.name] = issued.token
+        if may_carry or self.minted:
+            mark_carries_token(headers, self._config.vary)
+        self._head_sent = True
+        return Head(self._status, headers.to_wsgi_list())
+
+    def _replacement(self, resource: str | None) -> bytes | None:
+        """What a placeholder becomes; called by the rewriter only when it finds one."""
+        try:
+            issued = self.token(resource)
+            if issued is None and self.tenant() is None:
+                if self._config.missing_tenant == "leave":
+                    return None
+                if self._config.missing_tenant == "error" and not self._head_sent:
+                    raise _MissingTenantError("no tenant")
+        except TokenIssueError:
+            if not self._head_sent:
+                raise
+            logger.error("could not issue an embed token mid-stream; placeholder left empty", exc_info=True)
+            return b""
+        return issued.token.encode("ascii") if issued is not None else b""
+
+
+def own_response(
+    status: int,
+    body: bytes,
+    content_type: str = "text/plain; charset=utf-8",
+    extra_headers: Iterable[tuple[str, str]] = (),
+) -> Emission:
+    """A complete small response of our own (errors, the token endpoint), never cached."""
+    headers = [
+        ("Content-Type", content_type),
+        ("Content-Length", str(len(body))),
+        ("Cache-Control", NO_STORE),
+        ("X-Content-Type-Options", "nosniff"),
+        *extra_headers,
+    ]
+    return Emission(Head(status, headers), body, True)
+
+
+def status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Unknown"

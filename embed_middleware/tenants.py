@@ -1,0 +1,185 @@
+"""Who the request is for: the ``Tenant`` value, the resolver protocol and the built-in resolvers.
+
+A resolver is any callable ``request -> Tenant | None`` taking a werkzeug ``Request`` (the same type
+under WSGI and ASGI, so one resolver serves both). ``None`` means "unknown tenant": the middleware
+then fails closed and issues no token. Built-ins cover the usual places::
+
+    resolver = first_of(from_environ(), from_subdomain("example.com", lookup=TENANTS))
+
+Each built-in carries ``vary``: the request headers its answer depends on, which the middleware adds
+to ``Vary`` on every response that carries a token.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol, runtime_checkable
+
+from werkzeug.wrappers import Request
+
+#: What an app sets during handling (``environ["embed.tenant"] = tenant``) to name the tenant of
+#: the authenticated user; read lazily, after the app has run.
+ENVIRON_KEY = "embed.tenant"
+
+#: Tenant ids are bounded and printable: they end up in token claims, logs and audit trails.
+_TENANT_ID = re.compile(r"[^\x00-\x1f\x7f]{1,256}")
+
+#: Maps a raw id found in the request to the tenant it names, or None when no such tenant exists.
+Lookup = Callable[[str], "Tenant | None"] | Mapping[str, "Tenant"]
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """One customer organisation: its id, the claims locked to it, and what it may embed.
+
+    ``claims`` always win over claims derived from the request (Chartio's ``env.ACCT_ID`` from the
+    session can never be overridden by a query parameter). ``resources`` of None means the tenant
+    may embed any resource; otherwise only the names listed.
+    """
+
+    id: str
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    resources: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not _TENANT_ID.fullmatch(self.id):
+            raise ValueError("tenant id must be 1 to 256 printable characters")
+        if not isinstance(self.claims, Mapping):
+            raise TypeError(f"tenant claims must be a mapping, not {type(self.claims).__name__}")
+        object.__setattr__(self, "claims", MappingProxyType(dict(self.claims)))
+        if self.resources is not None:
+            object.__setattr__(self, "resources", frozenset(self.resources))
+
+    def may_embed(self, resource: str | None) -> bool:
+        return self.resources is None or resource is None or resource in self.resources
+
+
+@runtime_checkable
+class Resolver(Protocol):
+    """Finds the tenant of a request. ``vary`` is optional on plain functions."""
+
+    def __call__(self, request: Request) -> Tenant | None: ...
+
+
+def vary_of(resolver: Callable[[Request], Tenant | None]) -> tuple[str, ...]:
+    """The headers a resolver's answer depends on; a plain function is assumed to read cookies."""
+    return tuple(getattr(resolver, "vary", ("Cookie",)))
+
+
+def _tenant_from(raw: str | None, lookup: Lookup | None) -> Tenant | None:
+    """Turns a raw id into a Tenant, failing closed on anything malformed or unknown."""
+    if not raw or not _TENANT_ID.fullmatch(raw):
+        return None
+    if lookup is None:
+        return Tenant(raw)
+    if isinstance(lookup, Mapping):
+        return lookup.get(raw)
+    return lookup(raw)
+
+
+@dataclass(frozen=True)
+class _NamedResolver:
+    """A resolver with a readable repr and the ``vary`` the middleware reads."""
+
+    describe: str
+    resolve: Callable[[Request], Tenant | None]
+    vary: tuple[str, ...]
+
+    def __call__(self, request: Request) -> Tenant | None:
+        return self.resolve(request)
+
+    def __repr__(self) -> str:
+        return f"<tenant resolver {self.describe}>"
+
+
+def _raw_id_resolver(
+    describe: str, find: Callable[[Request], str | None], lookup: Lookup | None, vary: tuple[str, ...]
+) -> Resolver:
+    return _NamedResolver(describe, lambda request: _tenant_from(find(request), lookup), vary)
+
+
+def from_header(name: str, *, lookup: Lookup | None = None) -> Resolver:
+    """The tenant id a trusted reverse proxy put in a request header.
+
+    Safe only behind a proxy that sets (and overwrites) this header on every request: otherwise any
+    client can name any tenant. Pass ``lookup`` to accept only tenants you know.
+    """
+    return _raw_id_resolver(f"from header {name}", lambda r: r.headers.get(name), lookup, (name,))
+
+
+def from_subdomain(base_domain: str, *, lookup: Lookup | None = None) -> Resolver:
+    """``acme.example.com`` -> ``acme`` for ``base_domain="example.com"``; anything else -> None."""
+    suffix = "." + base_domain.lower().strip(".")
+
+    def find(request: Request) -> str | None:
+        host = request.host.lower().rsplit(":", 1)[0] if request.host else ""
+        if not host.endswith(suffix):
+            return None
+        label = host[: -len(suffix)]
+        return label if label and "." not in label else None
+
+    return _raw_id_resolver(f"from subdomain of {base_domain}", find, lookup, ("Host",))
+
+
+def from_path_prefix(prefix: str = "/", *, lookup: Lookup | None = None) -> Resolver:
+    """The first path segment after ``prefix``: ``/t/acme/report`` -> ``acme`` for ``prefix="/t/"``.
+
+    The URL itself differs per tenant, so nothing needs to be added to ``Vary``.
+    """
+    start = "/" + prefix.strip("/") + "/" if prefix.strip("/") else "/"
+
+    def find(request: Request) -> str | None:
+        path = request.path
+        if not path.startswith(start):
+            return None
+        return path[len(start) :].split("/", 1)[0] or None
+
+    return _raw_id_resolver(f"from path prefix {start}", find, lookup, ())
+
+
+def from_cookie(name: str, *, lookup: Lookup | None = None) -> Resolver:
+    """The tenant id in a cookie.
+
+    A plain cookie is written by the client: use this only with a ``lookup`` that verifies the value
+    (a signed session id, say), never with a bare tenant id a user could change.
+    """
+    return _raw_id_resolver(f"from cookie {name}", lambda r: r.cookies.get(name), lookup, ("Cookie",))
+
+
+def from_environ(
+    key: str = ENVIRON_KEY, *, lookup: Lookup | None = None, vary: Sequence[str] = ("Cookie",)
+) -> Resolver:
+    """The tenant the app itself marked while handling the request (``environ[key]``).
+
+    The value may be a ``Tenant`` or a tenant id. ``vary`` names what the app derived it from
+    (its session cookie, by default).
+    """
+
+    def resolve(request: Request) -> Tenant | None:
+        value = request.environ.get(key)
+        if isinstance(value, Tenant):
+            return value
+        return _tenant_from(value if isinstance(value, str) else None, lookup)
+
+    return _NamedResolver(f"from environ[{key!r}]", resolve, tuple(vary))
+
+
+def first_of(*resolvers: Callable[[Request], Tenant | None]) -> Resolver:
+    """The first tenant any of ``resolvers`` finds, tried in order."""
+    if not resolvers:
+        raise ValueError("first_of() needs at least one resolver")
+    vary: list[str] = []
+    for resolver in resolvers:
+        vary.extend(h for h in vary_of(resolver) if h.lower() not in {v.lower() for v in vary})
+
+    def resolve(request: Request) -> Tenant | None:
+        for resolver in resolvers:
+            tenant = resolver(request)
+            if tenant is not None:
+                return tenant
+        return None
+
+    return _NamedResolver(f"first of {len(resolvers)}", resolve, tuple(vary))

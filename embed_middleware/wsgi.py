@@ -1,0 +1,167 @@
+"""WSGI adapter: wrap any WSGI app (Flask, Django, Bottle, Pyramid…) once::
+
+    from embed_middleware import EmbedWSGIMiddleware, TokenIssuer, from_environ
+
+    app.wsgi_app = EmbedWSGIMiddleware(app.wsgi_app, issuer=TokenIssuer(), resolver=from_environ())
+
+The adapter translates PEP 3333 into calls on the pure ``Exchange``: it defers the server's
+``start_response`` until the first non-empty output (so headers can still change), honours
+``exc_info`` and the legacy ``write()`` callable, always closes the app's iterable, and hands
+responses it will not rewrite (JSON, files through ``wsgi.file_wrapper``) to the server untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.wrappers import Request
+from werkzeug.wsgi import ClosingIterator
+
+from .config import EmbedConfig
+from .endpoint import answer_token_request
+from .exchange import Emission, Exchange, _WarnOnce, status_line
+
+if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+logger = logging.getLogger("embed_middleware")
+
+
+class EmbedWSGIMiddleware:
+    """Rewrites token placeholders in the wrapped app's pages; options as in ``EmbedConfig``."""
+
+    def __init__(self, app: WSGIApplication, **options: Any) -> None:
+        self.app = app
+        #: Validated at construction: a bad option fails here, at start-up, not on a request.
+        self.config = EmbedConfig.from_options(**options)
+        self._warnings = _WarnOnce()
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        exchange = Exchange(
+            self.config,
+            method,
+            lambda: Request(environ, populate_request=False, shallow=True),
+            self._warnings,
+        )
+        if self.config.token_endpoint is not None and environ.get("PATH_INFO") == self.config.token_endpoint:
+            emission = answer_token_request(exchange, self.config, method)
+            assert emission.head is not None
+            start_response(status_line(emission.head.status), emission.head.headers)
+            return [] if method == "HEAD" else [emission.body]
+        return _WSGIResponder(exchange, start_response).respond(self.app, environ)
+
+
+class _WSGIResponder:
+    """One request's PEP 3333 bookkeeping around its ``Exchange``."""
+
+    def __init__(self, exchange: Exchange, start_response: StartResponse) -> None:
+        self._exchange = exchange
+        self._upstream = start_response
+        self._upstream_write: Any = None
+        self._status_text = ""
+        self._started = False
+        self._declared_length: int | None = None
+
+    def respond(self, app: WSGIApplication, environ: WSGIEnvironment) -> Iterable[bytes]:
+        app_iter = app(environ, self._start_response)
+        exchange = self._exchange
+        if self._started and exchange.passes and not exchange.head_sent:
+            # Not ours to rewrite: let the server have the app's iterable itself (sendfile and all).
+            emission = exchange.body(b"", final=True)
+            if emission.head is not None:
+                self._send_head(emission)
+            if not exchange.failed:
+                return app_iter
+            _close(app_iter)
+            return [emission.body]
+        return ClosingIterator(self._stream(app_iter), _closer(app_iter))
+
+    def _start_response(self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None) -> Any:
+        exchange = self._exchange
+        if exc_info is not None and exc_info[0] is not None:
+            try:
+                if exchange.head_sent:
+                    if exchange.passes and not exchange.failed:
+                        return self._upstream(status, headers, exc_info)
+                    raise exc_info[1].with_traceback(exc_info[2])  # type: ignore[union-attr]
+            finally:
+                exc_info = None
+        elif self._started:
+            raise AssertionError("start_response called a second time without exc_info (PEP 3333)")
+        self._started = True
+        self._status_text = status
+        try:
+            code = int(status.split(" ", 1)[0])
+        except ValueError:
+            raise ValueError(f"invalid WSGI status {status!r}") from None
+        exchange.start(code, headers)
+        self._declared_length = _declared_length(headers) if exchange.rewrites else None
+        return self._write
+
+    def _write(self, data: bytes) -> None:
+        """The legacy ``write()`` callable: its bytes must reach the server before it returns."""
+        emission = self._exchange.body(data, final=False)
+        self._send_head(emission)
+        if emission.body:
+            self._upstream_write(emission.body)
+
+    def _send_head(self, emission: Emission) -> None:
+        if emission.head is None:
+            return
+        status = emission.head.status
+        text = self._status_text if self._status_text.startswith(f"{status} ") else status_line(status)
+        self._upstream_write = self._upstream(text, emission.head.headers)
+
+    def _stream(self, app_iter: Iterable[bytes]) -> Iterator[bytes]:
+        exchange = self._exchange
+        consumed = 0
+        count = len(app_iter) if isinstance(app_iter, list | tuple) else None
+        for index, chunk in enumerate(app_iter):
+            if not self._started:
+                raise AssertionError("the app yielded body bytes before calling start_response")
+            final = count is not None and index == count - 1
+            declared = self._declared_length
+            if declared is not None:
+                if consumed + len(chunk) >= declared:
+                    if consumed + len(chunk) > declared:
+                        logger.warning("the app sent more than its own Content-Length; the excess is dropped")
+                    chunk = chunk[: declared - consumed]
+                    final = True
+                consumed += len(chunk)
+            emission = exchange.body(chunk, final=final)
+            self._send_head(emission)
+            if emission.body:
+                yield emission.body
+            if emission.last:
+                return
+        if not self._started:
+            raise AssertionError("the app returned without calling start_response")
+        emission = exchange.body(b"", final=True)
+        self._send_head(emission)
+        if emission.body:
+            yield emission.body
+
+
+def _declared_length(headers: list[tuple[str, str]]) -> int | None:
+    for name, value in headers:
+        if name.lower() == "content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                return None
+            return length if length >= 0 else None
+    return None
+
+
+def _closer(app_iter: Iterable[bytes]) -> list[Any]:
+    close = getattr(app_iter, "close", None)
+    return [close] if close is not None else []
+
+
+def _close(app_iter: Iterable[bytes]) -> None:
+    for close in _closer(app_iter):
+        close()
