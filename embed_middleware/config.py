@@ -77,7 +77,9 @@ class EmbedConfig:
         if token_endpoint is not None and not (
             isinstance(token_endpoint, str) and token_endpoint.startswith("/")
         ):
-            raise ConfigurationError(f"token_endpoint must be a path starting with '/', not {token_endpoint!r}")
+            raise ConfigurationError(
+                f"token_endpoint must be a path starting with '/', not {token_endpoint!r}"
+            )
         try:
             syntax = PlaceholderSyntax(placeholder, max_resource_length)
             policy = ResponsePolicy.for_types(content_types)

@@ -42,7 +42,7 @@ def _spellings(template: str) -> list[bytes]:
     results = []
     for cases in product((str.lower, str.upper), repeat=len(variable)):
         chars = list(template)
-        for index, case in zip(variable, cases):
+        for index, case in zip(variable, cases, strict=False):
             chars[index] = case(chars[index])
         results.append("".join(chars).encode("ascii"))
     return sorted(set(results))
@@ -112,9 +112,18 @@ def _compile(family: _Family, max_resource: int) -> _CompiledFamily:
     char_prefix = _alternation(_proper_prefixes([b"%3a", b"%3A"]) - {b""})
     partial_char = b"|" + char_prefix if family.name == "percent" else b""
     suffix_prefix = re.compile(
-        b"(?:" + close_prefix + b"|" + sep_prefix
-        + b"|" + sep + char + b"{0,%d}" % max_resource
-        + b"(?:" + close_prefix + partial_char + b")"
+        b"(?:"
+        + close_prefix
+        + b"|"
+        + sep_prefix
+        + b"|"
+        + sep
+        + char
+        + b"{0,%d}" % max_resource
+        + b"(?:"
+        + close_prefix
+        + partial_char
+        + b")"
         + b")\\Z"
     )
     longest_char = 3 if family.name == "percent" else 1
@@ -179,7 +188,7 @@ class StreamRewriter:
     than ``syntax.max_length - 1`` bytes) waits for the next chunk or for ``flush``.
     """
 
-    __slots__ = ("_syntax", "_replace", "_pending", "replacements")
+    __slots__ = ("_pending", "_replace", "_syntax", "replacements")
 
     def __init__(self, syntax: PlaceholderSyntax, replace: Replacement) -> None:
         self._syntax = syntax
@@ -226,12 +235,12 @@ class StreamRewriter:
             after = at + word_length
             match = family.suffix.match(buffer, after)
             if match is None:
-                if not final and len(buffer) - after < family.longest_suffix:
-                    if family.suffix_prefix.match(buffer, after):
-                        # Could still become a placeholder: hold from its opener on.
-                        pieces.append(buffer[emitted:start])
-                        self._pending = buffer[start:]
-                        return b"".join(pieces)
+                undecided = not final and len(buffer) - after < family.longest_suffix
+                if undecided and family.suffix_prefix.match(buffer, after):
+                    # Could still become a placeholder: hold from its opener on.
+                    pieces.append(buffer[emitted:start])
+                    self._pending = buffer[start:]
+                    return b"".join(pieces)
                 continue
             name = match.group(1)
             resource = None if name is None else _decode_resource(name)

@@ -129,9 +129,7 @@ class TokenIssuer:
         """The payload before signing: hook claims, then tenant claims over them, then ours."""
         derived = self._claims(tenant, resource, request)
         if not isinstance(derived, Mapping):
-            raise TypeError(
-                f"the claims hook must return a dict, not {type(derived).__name__}"
-            )
+            raise TypeError(f"the claims hook must return a dict, not {type(derived).__name__}")
         merged = _merge_locked(derived, tenant.claims)
         now = int(self._clock())
         merged["iat"] = now
@@ -164,8 +162,8 @@ def _load_key(signing_key: str | bytes | None, key_env: str) -> bytes:
         if not signing_key:
             raise ConfigurationError(
                 f"no signing key: pass signing_key=... or set the {key_env} environment variable "
-                f"(at least {MIN_HMAC_KEY_BYTES} bytes, e.g. from `python -c \"import secrets; "
-                "print(secrets.token_urlsafe(48))\"`)"
+                f'(at least {MIN_HMAC_KEY_BYTES} bytes, e.g. from `python -c "import secrets; '
+                'print(secrets.token_urlsafe(48))"`)'
             )
     if not isinstance(signing_key, str | bytes):
         raise ConfigurationError(f"signing_key must be str or bytes, not {type(signing_key).__name__}")

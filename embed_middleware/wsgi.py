@@ -80,14 +80,16 @@ class _WSGIResponder:
             return [emission.body]
         return ClosingIterator(self._stream(app_iter), _closer(app_iter))
 
-    def _start_response(self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None) -> Any:
+    def _start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+    ) -> Any:
         exchange = self._exchange
         if exc_info is not None and exc_info[0] is not None:
             try:
                 if exchange.head_sent:
                     if exchange.passes and not exchange.failed:
                         return self._upstream(status, headers, exc_info)
-                    raise exc_info[1].with_traceback(exc_info[2])  # type: ignore[union-attr]
+                    raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None
         elif self._started:

@@ -61,13 +61,21 @@ def test_named_placeholders_get_their_own_scope_and_one_token_per_resource() -> 
         calls.append(resource)
         return {"tenant": tenant.id, "scopes": [{"type": "PIPES:READ", "resource": resource}]}
 
-    body = b"a=<JWT_TOKEN:top_airlines> b=&lt;JWT_TOKEN:by_day&gt; c=%3CJWT_TOKEN%3Atop_airlines%3E d=<JWT_TOKEN>"
+    body = (
+        b"a=<JWT_TOKEN:top_airlines> b=&lt;JWT_TOKEN:by_day&gt; "
+        b"c=%3CJWT_TOKEN%3Atop_airlines%3E d=<JWT_TOKEN>"
+    )
     app, _ = page_app(body)
     response = TestApp(checked(app, issuer=TokenIssuer(KEY, claims=claims))).get("/")
     found = TOKEN.findall(response.body)
     assert len(found) == 4
     assert found[0] == found[2], "the same resource reuses its token within one response"
-    assert [decode(t)["scopes"][0]["resource"] for t in found] == ["top_airlines", "by_day", "top_airlines", None]
+    assert [decode(t)["scopes"][0]["resource"] for t in found] == [
+        "top_airlines",
+        "by_day",
+        "top_airlines",
+        None,
+    ]
     assert sorted(calls, key=str) == sorted(["top_airlines", "by_day", None], key=str)
 
 
@@ -98,7 +106,7 @@ def test_vary_star_is_kept() -> None:
 def test_streamed_page_rewrites_split_placeholders_without_content_length() -> None:
     chunks = [b"<html><iframe src='x?token=<JWT_", b"TOKEN:top", b"_airlines>'>", b"</html>"]
     app, made = page_app(chunks, content_length=False)
-    status, headers, body = run(checked(app))
+    _status, headers, body = run(checked(app))
     assert body.startswith(b"<html><iframe src='x?token=eyJ") and body.endswith(b"'></html>")
     assert tokens_in(body)[0]["resource"] == "top_airlines"
     assert header(headers, "Content-Length") is None
@@ -145,8 +153,10 @@ def test_declared_length_marks_a_generator_body_complete() -> None:
 
 
 def test_body_longer_than_declared_length_is_cut_at_the_declared_length() -> None:
-    app, made = page_app([b"<p>12345</p>", b"EXTRA"], headers=[("Content-Length", "12")], content_length=False)
-    status, headers, body = run(middleware(app))
+    app, made = page_app(
+        [b"<p>12345</p>", b"EXTRA"], headers=[("Content-Length", "12")], content_length=False
+    )
+    _status, headers, body = run(middleware(app))
     assert body == b"<p>12345</p>"
     assert header(headers, "Content-Length") == "12"
     assert made[0].closed
@@ -154,7 +164,7 @@ def test_body_longer_than_declared_length_is_cut_at_the_declared_length() -> Non
 
 def test_body_shorter_than_declared_length_is_sent_without_a_length() -> None:
     app, _ = page_app([b"<p>", b"<JWT_TOKEN>"], headers=[("Content-Length", "999")], content_length=False)
-    status, headers, body = run(middleware(app))
+    _status, headers, body = run(middleware(app))
     assert header(headers, "Content-Length") is None
     assert tokens_in(body)
 
@@ -406,7 +416,7 @@ def test_legacy_write_callable_is_rewritten() -> None:
         write(b"TOKEN></p>")
         return [b"<p>and the iterable</p>"]
 
-    status, headers, body = run(middleware(app))
+    _status, headers, body = run(middleware(app))
     assert body.startswith(b"<p>via write eyJ") and body.endswith(b"</p><p>and the iterable</p>")
     assert header(headers, "Cache-Control") == "private, no-store"
 
