@@ -68,8 +68,9 @@ def hand_rolled(key: bytes) -> Callable[[Tenant, str | None, Request], str]:
     return mint
 
 
-def check_equivalent(issuer: TokenIssuer, floor: Callable[[Tenant, str | None, Request], str],
-                     tenant: Tenant, request: Request) -> None:
+def check_equivalent(
+    issuer: TokenIssuer, floor: Callable[[Tenant, str | None, Request], str], tenant: Tenant, request: Request
+) -> None:
     """Refuses to compare unless both tokens verify with PyJWT and carry the same header and claims.
 
     A floor that skipped work (or produced a token nobody accepts) would flatter it; so would an
@@ -100,7 +101,7 @@ def _batch(mint: Mint, tenant: Tenant, request: Request, size: int) -> Callable[
 
 
 def run(*, quick: bool) -> Row:
-    rounds, batch = (9, 500) if quick else (41, 2000)
+    rounds, batch = (10, 500) if quick else (60, 3000)
     issuer = TokenIssuer(signing_key=SIGNING_KEY, ttl=TTL, claims=tinybird_claims)
     floor = hand_rolled(SIGNING_KEY.encode())
     tenant = Tenant("acme")

@@ -1,9 +1,11 @@
 """Side-by-side timing that survives a shared, noisy machine.
 
-The contender and its floor run in the same loop, alternating which goes first, so a burst of load
-from a neighbour slows both instead of only one. Each round yields a paired ratio measured under
-the same conditions; the median of those ratios (and of the raw times) ignores the rounds a
-neighbour spoiled, where a mean would absorb them.
+The contender and its floor run in the same loop, so a burst of load from a neighbour slows both
+instead of only one. Which goes first alternates, because order matters: a floor that allocates a
+10 MB result runs faster straight after its own previous run (the allocator hands back warm pages)
+than after the contender. Statistics are therefore taken over pairs of consecutive rounds, one of
+each order, which cancels that bias; medians over pairs ignore the pairs a neighbour spoiled,
+where a mean would absorb them.
 """
 
 from __future__ import annotations
@@ -17,27 +19,34 @@ from time import perf_counter_ns
 
 @dataclass(frozen=True)
 class Paired:
-    """Per-round wall times, in nanoseconds, of one call of each side."""
+    """Per-round wall times, in nanoseconds, of one call of each side; an even number of rounds."""
 
     ours_ns: tuple[int, ...]
     floor_ns: tuple[int, ...]
 
+    def _pairs(self, times: tuple[int, ...]) -> list[float]:
+        return [(times[i] + times[i + 1]) / 2 for i in range(0, len(times) - 1, 2)]
+
     @property
     def ours(self) -> float:
-        return statistics.median(self.ours_ns)
+        """Median over pairs of rounds of ours' mean time."""
+        return statistics.median(self._pairs(self.ours_ns))
 
     @property
     def floor(self) -> float:
-        return statistics.median(self.floor_ns)
+        return statistics.median(self._pairs(self.floor_ns))
 
     @property
     def time_ratio(self) -> float:
-        """Median over rounds of ours/floor time: above 1 means ours is slower."""
-        return statistics.median(o / f for o, f in zip(self.ours_ns, self.floor_ns, strict=True))
+        """Median over pairs of rounds of ours/floor time: above 1 means ours is slower."""
+        pairs = zip(self._pairs(self.ours_ns), self._pairs(self.floor_ns), strict=True)
+        return statistics.median(ours / floor for ours, floor in pairs)
 
 
-def interleave(ours: Callable[[], object], floor: Callable[[], object], rounds: int, warmup: int = 2) -> Paired:
-    """Times ``rounds`` calls of each side, alternately first, after ``warmup`` untimed rounds.
+def interleave(
+    ours: Callable[[], object], floor: Callable[[], object], rounds: int, warmup: int = 2
+) -> Paired:
+    """Times ``rounds`` (rounded up to even) calls of each side, alternately first, after warm-up.
 
     Warm-up rounds fill caches, specialise the interpreter's bytecode and let the allocator grow to
     its working size, none of which a long-running server pays per request.
@@ -50,7 +59,7 @@ def interleave(ours: Callable[[], object], floor: Callable[[], object], rounds: 
     gc.collect()
     ours_ns: list[int] = []
     floor_ns: list[int] = []
-    for index in range(rounds):
+    for index in range(rounds + rounds % 2):
         order = ((ours, ours_ns), (floor, floor_ns))
         for function, sink in order if index % 2 == 0 else reversed(order):
             start = perf_counter_ns()

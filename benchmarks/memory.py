@@ -1,0 +1,224 @@
+"""Row 5: peak extra resident memory while a 256 MiB page streams through ``EmbedWSGIMiddleware``.
+
+The rewriter promises memory that stays constant whatever the body's size; a middleware that
+buffered the page would show up here as hundreds of megabytes. Each side runs in a fresh subprocess
+so that neither inherits the other's heap. The floor is the same app consumed raw, without the
+middleware: what the server pays anyway. The figure that matters is wrapped minus raw.
+
+Peak RSS is the kernel's high-water mark (``VmHWM``), reset after warm-up by writing ``5`` to
+``/proc/self/clear_refs``; where that is refused, a thread samples ``VmRSS`` every 2 ms instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
+
+from embed_middleware import EmbedWSGIMiddleware, Tenant, TokenIssuer
+
+from .minting import SIGNING_KEY, tinybird_claims
+from .report import Row
+from .rewriting import filler
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+MIB = 1 << 20
+CHUNK = 64 * 1024
+#: Every cycle of this many chunks carries two placeholders: one inside a chunk, one split across two.
+CYCLE = 64
+WARMUP_BYTES = 4 * MIB
+TARGET_BYTES = 1_000_000
+PLACEHOLDER = b"<JWT_TOKEN>"
+
+
+class PageApp:
+    """A WSGI app streaming a huge page from three prebuilt chunks, so it never holds the body."""
+
+    def __init__(self) -> None:
+        plain = filler(CHUNK)
+        snippet = b'<iframe src="https://ui.example/embed?token=' + PLACEHOLDER + b'"></iframe>\n'
+        middle = CHUNK // 2
+        self._plain = plain
+        self._inside = plain[:middle] + snippet + plain[middle + len(snippet) :]
+        split = len(PLACEHOLDER) // 2
+        self._tail = plain[: CHUNK - split] + PLACEHOLDER[:split]
+        self._head = PLACEHOLDER[split:] + plain[len(PLACEHOLDER) - split :]
+        self.chunks = 0
+        self.sent = 0
+        self.placeholders = 0
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return self._body(self.chunks)
+
+    def _body(self, chunks: int) -> Iterator[bytes]:
+        for index in range(chunks):
+            position = index % CYCLE
+            if position == 0:
+                chunk = self._inside
+                self.placeholders += 1
+            elif position == CYCLE // 2:
+                chunk = self._tail
+                self.placeholders += 1
+            elif position == CYCLE // 2 + 1:
+                chunk = self._head
+            else:
+                chunk = self._plain
+            self.sent += len(chunk)
+            yield chunk
+
+
+def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+    def write(data: bytes) -> None:
+        raise AssertionError("the benchmark app never uses write()")
+
+    return write
+
+
+def serve(application: WSGIApplication, page: PageApp, size: int) -> int:
+    """Runs one request like a WSGI server would, discarding the body; returns the bytes received."""
+    page.chunks = size // CHUNK
+    result = application(EnvironBuilder().get_environ(), _start_response)
+    received = 0
+    try:
+        for chunk in result:
+            received += len(chunk)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return received
+
+
+def _status_kib() -> dict[str, int]:
+    with open("/proc/self/status") as status:
+        return {
+            name: int(value.split()[0])
+            for name, _, value in (line.partition(":") for line in status)
+            if name in ("VmRSS", "VmHWM")
+        }
+
+
+def _reset_high_water_mark() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        return False
+    after = _status_kib()
+    return after["VmHWM"] <= after["VmRSS"] + 64
+
+
+class _Sampler(threading.Thread):
+    """The fallback peak: VmRSS every few milliseconds (may miss a spike shorter than that)."""
+
+    def __init__(self, interval: float = 0.002) -> None:
+        super().__init__(daemon=True)
+        self.peak_kib = 0
+        self._interval = interval
+        self._done = threading.Event()
+        self._page_kib = os.sysconf("SC_PAGE_SIZE") // 1024
+
+    def run(self) -> None:
+        # A GIL hand-over is requested every switch interval (5 ms by default): shorten it so that
+        # this thread gets to sample as often as it asks to.
+        sys.setswitchinterval(self._interval / 4)
+        while not self._done.is_set():
+            with open("/proc/self/statm") as statm:
+                self.peak_kib = max(self.peak_kib, int(statm.read().split()[1]) * self._page_kib)
+            self._done.wait(self._interval)
+
+    def stop(self) -> int:
+        self._done.set()
+        self.join()
+        return self.peak_kib
+
+
+def child(mode: str, size: int) -> dict[str, Any]:
+    """One measurement in this (fresh) process: baseline after warm-up, then peak while streaming."""
+    tenant = Tenant("acme")
+    issuer = TokenIssuer(signing_key=SIGNING_KEY, claims=tinybird_claims)
+    page = PageApp()
+    middleware = EmbedWSGIMiddleware(page, issuer=issuer, resolver=lambda request: tenant)
+    application: WSGIApplication = middleware if mode == "wrapped" else page
+    serve(application, page, WARMUP_BYTES)
+    page.sent = page.placeholders = 0
+    sampler = _Sampler()
+    sampler.start()
+    gc.collect()
+    baseline = _status_kib()["VmRSS"]
+    exact = _reset_high_water_mark()
+    received = serve(application, page, size)
+    sampled = sampler.stop()
+    peak = _status_kib()["VmHWM"] if exact else sampled
+    growth = 0
+    if mode == "wrapped":
+        token = issuer.issue(tenant, None, Request(EnvironBuilder().get_environ()))
+        growth = page.placeholders * (len(token.token) - len(PLACEHOLDER))
+    if received != page.sent + growth or page.sent != size:
+        raise RuntimeError(f"{mode}: sent {page.sent}, received {received}, expected growth {growth}")
+    return {
+        "baseline_kib": baseline,
+        "peak_kib": peak,
+        "method": "VmHWM" if exact else "sampled",
+        "placeholders": page.placeholders,
+    }
+
+
+def _spawn(mode: str, size: int) -> dict[str, Any]:
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH")) if p)
+    command = [sys.executable, "-m", "benchmarks.memory", "--child", mode, "--bytes", str(size)]
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"memory child {mode} failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+def run(*, quick: bool) -> Row:
+    size, runs = (64 * MIB, 1) if quick else (256 * MIB, 5)
+    extra: dict[str, list[int]] = {"wrapped": [], "raw": []}
+    methods: set[str] = set()
+    for index in range(runs):
+        for mode in ("wrapped", "raw") if index % 2 == 0 else ("raw", "wrapped"):
+            result = _spawn(mode, size)
+            extra[mode].append(result["peak_kib"] - result["baseline_kib"])
+            methods.add(result["method"])
+    ours = statistics.median(extra["wrapped"])
+    floor = statistics.median(extra["raw"])
+    difference = ours - floor
+    return Row(
+        benchmark=f"peak extra RSS, {size // MIB} MiB page via WSGI ({'/'.join(sorted(methods))})",
+        ours=f"{ours:,.0f} KiB",
+        floor=f"{floor:,.0f} KiB",
+        ratio=f"{difference:+,.0f} KiB",
+        target=f"< {TARGET_BYTES / 1e6:.0f} MB extra",
+        met=difference * 1024 < TARGET_BYTES,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="one memory measurement (run by benchmarks.memory.run)")
+    parser.add_argument("--child", choices=("wrapped", "raw"), required=True)
+    parser.add_argument("--bytes", type=int, required=True)
+    arguments = parser.parse_args()
+    print(json.dumps(child(arguments.child, arguments.bytes)))
+
+
+if __name__ == "__main__":
+    main()
