@@ -27,6 +27,9 @@ ENVIRON_KEY = "embed.tenant"
 #: Tenant ids are bounded and printable: they end up in token claims, logs and audit trails.
 _TENANT_ID = re.compile(r"[^\x00-\x1f\x7f]{1,256}")
 
+#: The longest raw value handed to a ``lookup`` (a signed cookie fits; a megabyte header does not).
+MAX_LOOKUP_VALUE = 8192
+
 #: Maps a raw id found in the request to the tenant it names, or None when no such tenant exists.
 Lookup = Callable[[str], "Tenant | None"] | Mapping[str, "Tenant"]
 
@@ -70,11 +73,18 @@ def vary_of(resolver: Callable[[Request], Tenant | None]) -> tuple[str, ...]:
 
 
 def _tenant_from(raw: str | None, lookup: Lookup | None) -> Tenant | None:
-    """Turns a raw id into a Tenant, failing closed on anything malformed or unknown."""
-    if not raw or not _TENANT_ID.fullmatch(raw):
+    """Turns a raw value into a Tenant, failing closed on anything malformed or unknown.
+
+    Without a lookup the value *is* the tenant id and must be a valid one. With a lookup the value
+    may be anything the lookup understands (a signed session cookie is often longer than an id),
+    bounded only so that a huge header never reaches it.
+    """
+    if not raw:
         return None
     if lookup is None:
-        return Tenant(raw)
+        return Tenant(raw) if _TENANT_ID.fullmatch(raw) else None
+    if len(raw) > MAX_LOOKUP_VALUE:
+        return None
     if isinstance(lookup, Mapping):
         return lookup.get(raw)
     return lookup(raw)

@@ -1,4 +1,4 @@
-"""Shared fixtures: every WSGI test runs under both arrangements of the PEP 3333 checkers."""
+"""Shared fixtures: WSGI adapter tests run under both arrangements of the PEP 3333 checkers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import wsgi_helpers
 
 
-@pytest.fixture(autouse=True, params=sorted(wsgi_helpers.CHECKERS))
+@pytest.fixture(params=sorted(wsgi_helpers.CHECKERS))
 def wsgi_checkers(request: pytest.FixtureRequest) -> Iterator[str]:
     wsgi_helpers.checker_arrangement[0] = request.param
     yield request.param

@@ -30,6 +30,8 @@ from embed_middleware import (
     from_environ,
 )
 
+pytestmark = pytest.mark.usefixtures("wsgi_checkers")
+
 TOKEN = re.compile(rb"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
 
 

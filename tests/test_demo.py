@@ -1,0 +1,254 @@
+"""The demo end to end, over real sockets: what a browser does, checked from the outside.
+
+Both servers run on loopback on free ports. A cookie jar plays the browser: it logs in, loads the
+page, follows the iframes to the dashboard server and checks whose chart came back. The dashboard's
+verdicts on forged, misused and expired tokens are checked against its JSON reasons.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import http.cookiejar
+import json
+import re
+import secrets
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import Message
+from typing import Any
+
+import jwt
+import pytest
+
+from examples.dashboard_server import WORKSPACE_ID
+from examples.demo import RunningDemo, redact, start_demo
+
+SIGNING_KEY = secrets.token_urlsafe(48)
+NAMES = {"acme": "Acme Travel", "globex": "Globex Holidays"}
+#: Rows only one tenant's chart can contain (the dashboard's data is deliberately disjoint).
+OWN_ROWS = {
+    "acme": {"top_airlines": "Lufthansa", "bookings_by_day": 'data-label="Sat" data-value="240"'},
+    "globex": {"top_airlines": "Delta", "bookings_by_day": 'data-label="Sat" data-value="180"'},
+}
+IFRAME_SRC = re.compile(r"<iframe\b[^>]*?\bsrc=\"([^\"]*)\"")
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    url: str
+    headers: Message
+    body: str
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Browser:
+    """``urllib`` with a cookie jar; error statuses are returned, not raised."""
+
+    def __init__(self) -> None:
+        cookies = urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        self.opener = urllib.request.build_opener(cookies)
+
+    def get(self, url: str) -> Reply:
+        return self._open(urllib.request.Request(url))
+
+    def post(self, url: str, form: dict[str, str]) -> Reply:
+        return self._open(urllib.request.Request(url, data=urllib.parse.urlencode(form).encode()))
+
+    def _open(self, request: urllib.request.Request) -> Reply:
+        try:
+            with self.opener.open(request, timeout=10) as response:
+                return Reply(response.status, response.url, response.headers, response.read().decode())
+        except urllib.error.HTTPError as error:
+            with error:
+                return Reply(error.code, error.url, error.headers, error.read().decode())
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[RunningDemo]:
+    running = start_demo(SIGNING_KEY)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def logged_in(demo: RunningDemo, tenant: str) -> Browser:
+    browser = Browser()
+    reply = browser.post(f"{demo.host_url}/login", {"tenant": tenant})
+    assert reply.status == 200
+    assert reply.url == f"{demo.host_url}/", "login should land on the dashboard page"
+    return browser
+
+
+def iframe_urls(page: str) -> dict[str, str]:
+    """``{resource: src}`` for every iframe on the page."""
+    urls = {}
+    for raw in IFRAME_SRC.findall(page):
+        src = html.unescape(raw)
+        resource = urllib.parse.urlsplit(src).path.rsplit("/", 1)[-1]
+        urls[resource] = src
+    return urls
+
+
+def token_of(url: str) -> str:
+    return urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["token"][0]
+
+
+def with_token(url: str, token: str) -> str:
+    base = url.split("?", 1)[0]
+    return f"{base}?{urllib.parse.urlencode({'token': token})}"
+
+
+def page_tokens(demo: RunningDemo, tenant: str) -> dict[str, str]:
+    reply = logged_in(demo, tenant).get(f"{demo.host_url}/")
+    return {resource: token_of(src) for resource, src in iframe_urls(reply.body).items()}
+
+
+def assert_rejected(reply: Reply, reason: str) -> None:
+    assert reply.status == 403, reply.body
+    assert reply.headers.get_content_type() == "application/json"
+    assert reply.json() == {"error": reason}
+    assert reply.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(("tenant", "other"), [("acme", "globex"), ("globex", "acme")])
+def test_each_tenant_sees_only_its_own_charts(demo: RunningDemo, tenant: str, other: str) -> None:
+    page = logged_in(demo, tenant).get(f"{demo.host_url}/")
+    assert page.status == 200
+    assert f"Analytics for {NAMES[tenant]}" in page.body
+    assert "JWT_TOKEN" not in page.body, "every placeholder, escaped or raw, must be filled"
+    urls = iframe_urls(page.body)
+    assert set(urls) == {"top_airlines", "bookings_by_day"}
+
+    for resource, src in urls.items():
+        assert src.startswith(f"{demo.dashboard_url}/embed/{resource}?token=")
+        claims = jwt.decode(token_of(src), SIGNING_KEY, algorithms=["HS256"])
+        assert claims["workspace_id"] == WORKSPACE_ID
+        assert claims["scopes"] == [
+            {"type": "PIPES:READ", "resource": resource, "fixed_params": {"tenant_id": tenant}}
+        ]
+        assert 0 < claims["exp"] - claims["iat"] <= 600
+
+        chart = Browser().get(src)  # a fresh jar: the iframe carries no host-app cookie
+        assert chart.status == 200, chart.body
+        assert chart.headers.get_content_type() == "text/html"
+        assert chart.headers["Cache-Control"] == "no-store"
+        assert f'data-tenant="{tenant}"' in chart.body
+        assert f'data-resource="{resource}"' in chart.body
+        assert f"— {NAMES[tenant]}</title>" in chart.body
+        assert OWN_ROWS[tenant][resource] in chart.body
+        assert NAMES[other] not in chart.body
+        assert f'data-tenant="{other}"' not in chart.body
+        assert OWN_ROWS[other][resource] not in chart.body
+
+
+def test_page_with_tokens_is_never_cached(demo: RunningDemo) -> None:
+    page = logged_in(demo, "acme").get(f"{demo.host_url}/")
+    assert page.status == 200
+    assert page.headers["Cache-Control"] == "private, no-store"
+    assert "cookie" in page.headers["Vary"].lower()
+
+
+def test_without_login_no_token_is_served(demo: RunningDemo) -> None:
+    browser = Browser()
+    page = browser.get(f"{demo.host_url}/")
+    assert page.status == 200
+    assert page.url == f"{demo.host_url}/login"
+    assert "<iframe" not in page.body
+    assert "eyJ" not in page.body
+
+    endpoint = browser.get(f"{demo.host_url}/embed/token?resource=top_airlines")
+    assert endpoint.status == 401
+    assert endpoint.json() == {"error": "no_tenant"}
+
+
+def test_logout_ends_the_tokens(demo: RunningDemo) -> None:
+    browser = logged_in(demo, "globex")
+    page = browser.post(f"{demo.host_url}/logout", {})
+    assert page.url == f"{demo.host_url}/login"
+    assert browser.get(f"{demo.host_url}/").url == f"{demo.host_url}/login"
+    assert browser.get(f"{demo.host_url}/embed/token?resource=top_airlines").status == 401
+
+
+def test_login_refuses_unknown_tenants(demo: RunningDemo) -> None:
+    browser = Browser()
+    assert browser.post(f"{demo.host_url}/login", {"tenant": "initech"}).status == 400
+    assert browser.get(f"{demo.host_url}/").url == f"{demo.host_url}/login"
+
+
+def test_token_endpoint_refreshes_for_the_session_tenant(demo: RunningDemo) -> None:
+    browser = logged_in(demo, "globex")
+    reply = browser.get(f"{demo.host_url}/embed/token?resource=bookings_by_day")
+    assert reply.status == 200, reply.body
+    assert reply.headers["Cache-Control"] == "private, no-store"
+    token = reply.json()["token"]
+    chart = Browser().get(f"{demo.dashboard_url}/embed/bookings_by_day?token={token}")
+    assert chart.status == 200
+    assert 'data-tenant="globex"' in chart.body
+
+    assert browser.get(f"{demo.host_url}/embed/token?resource=revenue").status == 404
+
+
+def test_tampered_token_is_invalid(demo: RunningDemo) -> None:
+    """acme's genuine token with the tenant in its payload changed to globex, signature kept."""
+    token = page_tokens(demo, "acme")["top_airlines"]
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["scopes"][0]["fixed_params"]["tenant_id"] = "globex"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    reply = Browser().get(f"{demo.dashboard_url}/embed/top_airlines?token={header}.{forged}.{signature}")
+    assert_rejected(reply, "invalid")
+    assert "Globex" not in reply.body
+
+
+def test_token_signed_with_another_key_is_invalid(demo: RunningDemo) -> None:
+    now = int(time.time())
+    claims = {
+        "workspace_id": WORKSPACE_ID,
+        "name": "forged",
+        "iat": now,
+        "exp": now + 600,
+        "scopes": [{"type": "PIPES:READ", "resource": "top_airlines", "fixed_params": {"tenant_id": "acme"}}],
+    }
+    token = jwt.encode(claims, secrets.token_urlsafe(48), algorithm="HS256")
+    assert_rejected(Browser().get(f"{demo.dashboard_url}/embed/top_airlines?token={token}"), "invalid")
+    assert_rejected(Browser().get(f"{demo.dashboard_url}/embed/top_airlines"), "invalid")
+
+
+def test_token_for_one_chart_does_not_open_another(demo: RunningDemo) -> None:
+    tokens = page_tokens(demo, "acme")
+    url = f"{demo.dashboard_url}/embed/bookings_by_day?token={tokens['top_airlines']}"
+    assert_rejected(Browser().get(url), "out_of_scope")
+    # and the matching token does open it, so the rejection is about scope, not the token
+    assert Browser().get(with_token(url, tokens["bookings_by_day"])).status == 200
+
+
+def test_expired_token_is_refused(demo: RunningDemo) -> None:
+    now = int(time.time())
+    claims = {
+        "workspace_id": WORKSPACE_ID,
+        "name": "embed_acme",
+        "iat": now - 900,
+        "exp": now - 300,
+        "scopes": [{"type": "PIPES:READ", "resource": "top_airlines", "fixed_params": {"tenant_id": "acme"}}],
+    }
+    token = jwt.encode(claims, SIGNING_KEY, algorithm="HS256")
+    reply = Browser().get(f"{demo.dashboard_url}/embed/top_airlines?token={token}")
+    assert_rejected(reply, "expired")
+    claims["exp"] = now + 300  # the same token, still valid: proves the 403 was about the expiry
+    fresh = jwt.encode(claims, SIGNING_KEY, algorithm="HS256")
+    assert Browser().get(f"{demo.dashboard_url}/embed/top_airlines?token={fresh}").status == 200
+
+
+def test_request_logs_never_carry_a_token() -> None:
+    line = "GET /embed/top_airlines?token=eyJhbGciOi.eyJzdWIi.c2lnbmF0dXJl&x=1 HTTP/1.1"
+    assert redact(line) == "GET /embed/top_airlines?token=[redacted]&x=1 HTTP/1.1"
+    assert "eyJ" not in redact("Bad request version ('eyJa.eyJb.sig')")
