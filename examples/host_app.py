@@ -65,8 +65,7 @@ def session_tenant_resolver(app: Flask) -> Resolver:
 
     Only the token endpoint needs this: it is answered before the app runs, so nothing has marked
     ``embed.tenant`` yet. The cookie is signed with the app's secret, so a client cannot forge it.
-    ``from_cookie`` passes ``lookup`` only values of at most 256 characters: enough for this
-    one-key session, not for a session that holds much more.
+    ``from_cookie`` hands ``lookup`` the raw cookie (up to 8 KiB), which it verifies here.
     """
 
     def lookup(raw: str) -> Tenant | None:
