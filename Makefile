@@ -20,6 +20,7 @@ demo: $(STAMP)
 ## Run the whole test suite, ruff and mypy.
 test: $(STAMP)
 	$(BIN)/ruff check embed_middleware tests examples benchmarks
+	$(BIN)/ruff format --check embed_middleware tests examples benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 

@@ -24,8 +24,9 @@ from werkzeug.wrappers import Request
 #: the authenticated user; read lazily, after the app has run.
 ENVIRON_KEY = "embed.tenant"
 
-#: Tenant ids are bounded and printable: they end up in token claims, logs and audit trails.
-_TENANT_ID = re.compile(r"[^\x00-\x1f\x7f]{1,256}")
+#: Tenant ids are bounded and free of control characters (C0, DEL and C1, where NEL splits lines
+#: and CSI starts terminal escapes): they end up in token claims, logs and audit trails.
+_TENANT_ID = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,256}")
 
 #: The longest raw value handed to a ``lookup`` (a signed cookie fits; a megabyte header does not).
 MAX_LOOKUP_VALUE = 8192

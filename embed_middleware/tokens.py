@@ -34,8 +34,8 @@ DEFAULT_KEY_ENV = "EMBED_SIGNING_KEY"
 DEFAULT_TTL = 600
 #: Chartio's cap, and ours: a copied iframe URL stops working within a day whatever the settings.
 MAX_TTL = 24 * 60 * 60
-#: RFC 7518 section 3.2: an HMAC key must be at least as long as the hash output (256 bits).
-MIN_HMAC_KEY_BYTES = 32
+#: RFC 7518 section 3.2: an HMAC key must be at least as long as the hash output.
+MIN_HMAC_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 
 _HASHES = {
     "HS256": HMACAlgorithm.SHA256,
@@ -94,7 +94,6 @@ class TokenIssuer:
         key_env: str = DEFAULT_KEY_ENV,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        key = _load_key(signing_key, key_env)
         if algorithm not in _HASHES:
             supported = ", ".join(_HASHES)
             if algorithm.lower() == "none":
@@ -102,6 +101,7 @@ class TokenIssuer:
                     f"algorithm 'none' produces unsigned tokens anyone can forge; use one of {supported}"
                 )
             raise ConfigurationError(f"unsupported algorithm {algorithm!r}; use one of {supported}")
+        key = _load_key(signing_key, key_env, MIN_HMAC_KEY_BYTES[algorithm], algorithm)
         if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= MAX_TTL:
             raise ConfigurationError(
                 f"ttl must be a whole number of seconds between 1 and {MAX_TTL} (24 hours), not {ttl!r}"
@@ -156,21 +156,21 @@ def _merge_locked(derived: Mapping[str, Any], locked: Mapping[str, Any]) -> dict
     return merged
 
 
-def _load_key(signing_key: str | bytes | None, key_env: str) -> bytes:
+def _load_key(signing_key: str | bytes | None, key_env: str, min_bytes: int, algorithm: str) -> bytes:
     if signing_key is None:
         signing_key = os.environ.get(key_env)
         if not signing_key:
             raise ConfigurationError(
                 f"no signing key: pass signing_key=... or set the {key_env} environment variable "
-                f'(at least {MIN_HMAC_KEY_BYTES} bytes, e.g. from `python -c "import secrets; '
+                f'(at least {min_bytes} bytes, e.g. from `python -c "import secrets; '
                 'print(secrets.token_urlsafe(48))"`)'
             )
     if not isinstance(signing_key, str | bytes):
         raise ConfigurationError(f"signing_key must be str or bytes, not {type(signing_key).__name__}")
     key = signing_key.encode() if isinstance(signing_key, str) else signing_key
-    if len(key) < MIN_HMAC_KEY_BYTES:
+    if len(key) < min_bytes:
         raise ConfigurationError(
-            f"signing key is {len(key)} bytes; HMAC needs at least {MIN_HMAC_KEY_BYTES} "
+            f"signing key is {len(key)} bytes; {algorithm} needs at least {min_bytes} "
             "(RFC 7518 3.2): use a longer random secret"
         )
     return key
