@@ -12,7 +12,7 @@ from werkzeug.wrappers import Request
 from .errors import ConfigurationError
 from .policy import DEFAULT_CONTENT_TYPES, ResponsePolicy
 from .rewrite import DEFAULT_MAX_RESOURCE_LENGTH, DEFAULT_PLACEHOLDER, PlaceholderSyntax
-from .tenants import Tenant, vary_of
+from .tenants import AnyResolver, AsyncResolver, SyncResolver, as_async, as_sync, vary_of
 from .tokens import TokenIssuer
 
 #: What a placeholder becomes when the request has no tenant: ``empty`` (the default) removes it,
@@ -42,7 +42,10 @@ class HeaderDelivery:
 @dataclass(frozen=True)
 class EmbedConfig:
     issuer: TokenIssuer
-    resolver: Callable[[Request], Tenant | None]
+    resolver: AnyResolver
+    #: The resolver as WSGI calls it, and as ASGI awaits it (bridged once here by asgiref).
+    resolve_sync: SyncResolver
+    resolve_async: AsyncResolver
     syntax: PlaceholderSyntax
     policy: ResponsePolicy
     missing_tenant: MissingTenant
@@ -55,7 +58,7 @@ class EmbedConfig:
         cls,
         *,
         issuer: TokenIssuer,
-        resolver: Callable[[Request], Tenant | None],
+        resolver: AnyResolver,
         placeholder: str = DEFAULT_PLACEHOLDER,
         max_resource_length: int = DEFAULT_MAX_RESOURCE_LENGTH,
         content_types: Collection[str] = DEFAULT_CONTENT_TYPES,
@@ -67,7 +70,7 @@ class EmbedConfig:
         if not isinstance(issuer, TokenIssuer):
             raise ConfigurationError("issuer must be a TokenIssuer, e.g. TokenIssuer(signing_key=...)")
         if not callable(resolver):
-            raise ConfigurationError("resolver must be a callable request -> Tenant | None")
+            raise ConfigurationError("resolver must be a callable (or async def) request -> Tenant | None")
         if missing_tenant not in _MISSING_TENANT_CHOICES:
             raise ConfigurationError(
                 f"missing_tenant must be one of {', '.join(_MISSING_TENANT_CHOICES)}, not {missing_tenant!r}"
@@ -88,6 +91,8 @@ class EmbedConfig:
         return cls(
             issuer=issuer,
             resolver=resolver,
+            resolve_sync=as_sync(resolver),
+            resolve_async=as_async(resolver),
             syntax=syntax,
             policy=policy,
             missing_tenant=missing_tenant,

@@ -116,15 +116,29 @@ class Exchange:
         """The request's tenant, resolved on first use (after the app had its chance to mark it)."""
         if self._tenant is _UNRESOLVED:
             try:
-                found = self._config.resolver(self.request)
+                found = self._config.resolve_sync(self.request)
             except Exception as error:
                 raise TokenIssueError("the tenant resolver raised") from error
-            if found is not None and not isinstance(found, Tenant):
-                raise TokenIssueError(
-                    f"the tenant resolver returned {type(found).__name__}, not Tenant or None"
-                )
-            self._tenant = found
+            self.settle_tenant(found)
         return self._tenant  # type: ignore[return-value]
+
+    @property
+    def tenant_settled(self) -> bool:
+        return self._tenant is not _UNRESOLVED
+
+    def settle_tenant(self, found: object) -> None:
+        """Record what an (async) resolver returned; anything but a Tenant or None is an error."""
+        if found is not None and not isinstance(found, Tenant):
+            raise TokenIssueError(f"the tenant resolver returned {type(found).__name__}, not Tenant or None")
+        self._tenant = found
+
+    def may_need_tenant(self, chunk: bytes, *, final: bool) -> bool:
+        """Whether feeding ``chunk`` could call the resolver: an async adapter resolves first."""
+        if self._tenant is not _UNRESOLVED or self._done:
+            return False
+        if not self._head_sent and (self._config.header is not None or (self.rewrites and not final)):
+            return True
+        return self._rewriter is not None and self._rewriter.might_replace(chunk)
 
     def token(self, resource: str | None) -> IssuedToken | None:
         """A token for this tenant and resource, minted at most once per request; None fails closed."""

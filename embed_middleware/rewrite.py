@@ -202,6 +202,13 @@ class StreamRewriter:
         """Bytes received but not yet emitted."""
         return len(self._pending)
 
+    def might_replace(self, chunk: bytes) -> bool:
+        """Whether feeding ``chunk`` could complete a placeholder (a cheap, conservative test)."""
+        word = self._syntax._word
+        if word in chunk:
+            return True
+        return bool(self._pending) and word in self._pending + chunk[: len(word)]
+
     def feed(self, chunk: bytes) -> bytes:
         buffer = self._pending + chunk if self._pending else chunk
         return self._rewrite(buffer, final=False)

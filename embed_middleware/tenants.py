@@ -1,8 +1,8 @@
 """Who the request is for: the ``Tenant`` value, the resolver protocol and the built-in resolvers.
 
-A resolver is any callable ``request -> Tenant | None`` taking a werkzeug ``Request`` (the same type
-under WSGI and ASGI, so one resolver serves both). ``None`` means "unknown tenant": the middleware
-then fails closed and issues no token. Built-ins cover the usual places::
+A resolver is any callable ``request -> Tenant | None``, or an ``async def`` one, taking a werkzeug
+``Request`` (the same type under WSGI and ASGI, so one resolver serves both). ``None`` means
+"unknown tenant": the middleware then fails closed and issues no token. Built-ins cover the usual places::
 
     resolver = first_of(from_environ(), from_subdomain("example.com", lookup=TENANTS))
 
@@ -13,11 +13,12 @@ to ``Vary`` on every response that carries a token.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
+from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
 from werkzeug.wrappers import Request
 
 #: What an app sets during handling (``environ["embed.tenant"] = tenant``) to name the tenant of
@@ -61,6 +62,12 @@ class Tenant:
         return self.resources is None or resource is None or resource in self.resources
 
 
+SyncResolver = Callable[[Request], "Tenant | None"]
+AsyncResolver = Callable[[Request], Awaitable["Tenant | None"]]
+#: What the middleware accepts as ``resolver``: a plain callable or an ``async def``.
+AnyResolver = SyncResolver | AsyncResolver
+
+
 @runtime_checkable
 class Resolver(Protocol):
     """Finds the tenant of a request. ``vary`` is optional on plain functions."""
@@ -68,7 +75,7 @@ class Resolver(Protocol):
     def __call__(self, request: Request) -> Tenant | None: ...
 
 
-def vary_of(resolver: Callable[[Request], Tenant | None]) -> tuple[str, ...]:
+def vary_of(resolver: AnyResolver) -> tuple[str, ...]:
     """The headers a resolver's answer depends on; a plain function is assumed to read cookies."""
     return tuple(getattr(resolver, "vary", ("Cookie",)))
 
@@ -93,11 +100,16 @@ def _tenant_from(raw: str | None, lookup: Lookup | None) -> Tenant | None:
 
 @dataclass(frozen=True)
 class _NamedResolver:
-    """A resolver with a readable repr and the ``vary`` the middleware reads."""
+    """A built-in resolver: a readable repr, the ``vary`` the middleware reads, and both call styles.
+
+    ``resolve_async`` runs ``resolve`` inline when it cannot block (no lookup, or a mapping), and in
+    a worker thread through asgiref otherwise (a lookup may query a database).
+    """
 
     describe: str
-    resolve: Callable[[Request], Tenant | None]
+    resolve: SyncResolver
     vary: tuple[str, ...]
+    resolve_async: AsyncResolver
 
     def __call__(self, request: Request) -> Tenant | None:
         return self.resolve(request)
@@ -106,10 +118,48 @@ class _NamedResolver:
         return f"<tenant resolver {self.describe}>"
 
 
+def _named(describe: str, resolve: SyncResolver, vary: tuple[str, ...], *, inline: bool) -> Resolver:
+    if inline:
+
+        async def resolve_inline(request: Request) -> Tenant | None:
+            return resolve(request)
+
+        return _NamedResolver(describe, resolve, vary, resolve_inline)
+    return _NamedResolver(describe, resolve, vary, sync_to_async(resolve))
+
+
 def _raw_id_resolver(
     describe: str, find: Callable[[Request], str | None], lookup: Lookup | None, vary: tuple[str, ...]
 ) -> Resolver:
-    return _NamedResolver(describe, lambda request: _tenant_from(find(request), lookup), vary)
+    return _named(
+        describe,
+        lambda request: _tenant_from(find(request), lookup),
+        vary,
+        inline=lookup is None or isinstance(lookup, Mapping),
+    )
+
+
+def _is_async(resolver: object) -> bool:
+    # An object whose class defines ``async def __call__`` is as async as an ``async def``.
+    return iscoroutinefunction(resolver) or iscoroutinefunction(type(resolver).__call__)
+
+
+def as_sync(resolver: AnyResolver) -> SyncResolver:
+    """The resolver as a plain call, for WSGI: an ``async def`` one runs through ``async_to_sync``."""
+    if isinstance(resolver, _NamedResolver):
+        return resolver.resolve
+    if _is_async(resolver):
+        return async_to_sync(cast(AsyncResolver, resolver))
+    return cast(SyncResolver, resolver)
+
+
+def as_async(resolver: AnyResolver) -> AsyncResolver:
+    """The resolver as a coroutine, for ASGI: a plain one may block, so it runs in a worker thread."""
+    if isinstance(resolver, _NamedResolver):
+        return resolver.resolve_async
+    if _is_async(resolver):
+        return cast(AsyncResolver, resolver)
+    return sync_to_async(cast(SyncResolver, resolver))
 
 
 def from_header(name: str, *, lookup: Lookup | None = None) -> Resolver:
@@ -175,22 +225,32 @@ def from_environ(
             return value
         return _tenant_from(value if isinstance(value, str) else None, lookup)
 
-    return _NamedResolver(f"from environ[{key!r}]", resolve, tuple(vary))
+    inline = lookup is None or isinstance(lookup, Mapping)
+    return _named(f"from environ[{key!r}]", resolve, tuple(vary), inline=inline)
 
 
-def first_of(*resolvers: Callable[[Request], Tenant | None]) -> Resolver:
-    """The first tenant any of ``resolvers`` finds, tried in order."""
+def first_of(*resolvers: AnyResolver) -> Resolver:
+    """The first tenant any of ``resolvers`` (sync or async) finds, tried in order."""
     if not resolvers:
         raise ValueError("first_of() needs at least one resolver")
     vary: list[str] = []
     for resolver in resolvers:
         vary.extend(h for h in vary_of(resolver) if h.lower() not in {v.lower() for v in vary})
+    sync_chain = [as_sync(r) for r in resolvers]
+    async_chain = [as_async(r) for r in resolvers]
 
     def resolve(request: Request) -> Tenant | None:
-        for resolver in resolvers:
+        for resolver in sync_chain:
             tenant = resolver(request)
             if tenant is not None:
                 return tenant
         return None
 
-    return _NamedResolver(f"first of {len(resolvers)}", resolve, tuple(vary))
+    async def resolve_async(request: Request) -> Tenant | None:
+        for resolver in async_chain:
+            tenant = await resolver(request)
+            if tenant is not None:
+                return tenant
+        return None
+
+    return _NamedResolver(f"first of {len(resolvers)}", resolve, tuple(vary), resolve_async)
