@@ -4,6 +4,7 @@ Wrap the app once; every page's ``<JWT_TOKEN>`` placeholders arrive filled with 
 JWT for the request's tenant. See the README for Flask, Django and FastAPI quick starts.
 """
 
+from .asgi import EmbedASGIMiddleware
 from .config import EmbedConfig, HeaderDelivery, MissingTenant
 from .errors import ConfigurationError, TokenIssueError
 from .policy import DEFAULT_CONTENT_TYPES, NO_STORE, ResponsePolicy
@@ -12,6 +13,8 @@ from .tenants import (
     ENVIRON_KEY,
     Resolver,
     Tenant,
+    as_async,
+    as_sync,
     first_of,
     from_cookie,
     from_environ,
@@ -27,6 +30,7 @@ __all__ = [
     "ENVIRON_KEY",
     "NO_STORE",
     "ConfigurationError",
+    "EmbedASGIMiddleware",
     "EmbedConfig",
     "EmbedWSGIMiddleware",
     "HeaderDelivery",
@@ -39,6 +43,8 @@ __all__ = [
     "Tenant",
     "TokenIssueError",
     "TokenIssuer",
+    "as_async",
+    "as_sync",
     "first_of",
     "from_cookie",
     "from_environ",

@@ -200,6 +200,26 @@ class Exchange:
         """Whether the app's response was replaced by our 500."""
         return self._failed
 
+    @property
+    def done(self) -> bool:
+        """Whether the final chunk was fed (or the response was replaced by our 500)."""
+        return self._done
+
+    def leave_body_untouched(self) -> None:
+        """The server sends the body itself (a file): headers still follow the rules, bytes do not."""
+        if self._mode is _Mode.REWRITE:
+            self._mode = _Mode.PASS
+            self._rewriter = None
+
+    def head_now(self) -> Emission:
+        """The head for a body the adapter hands to the server untouched (never a rewritten one)."""
+        if self._mode is _Mode.REWRITE:
+            raise RuntimeError("a rewritten response's head waits for its first output")
+        try:
+            return Emission(self._make_head(None))
+        except TokenIssueError as error:
+            return self.failure(error)
+
     def body(self, chunk: bytes, *, final: bool) -> Emission:
         """Feed one chunk of the app's body (``final`` when no more will come)."""
         if self._done:

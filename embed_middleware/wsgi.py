@@ -71,9 +71,8 @@ class _WSGIResponder:
         exchange = self._exchange
         if self._started and exchange.passes and not exchange.head_sent:
             # Not ours to rewrite: let the server have the app's iterable itself (sendfile and all).
-            emission = exchange.body(b"", final=True)
-            if emission.head is not None:
-                self._send_head(emission)
+            emission = exchange.head_now()
+            self._send_head(emission)
             if not exchange.failed:
                 return app_iter
             _close(app_iter)

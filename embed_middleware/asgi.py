@@ -1,0 +1,216 @@
+"""ASGI adapter: the same embeds for Starlette, FastAPI, Django's ASGI handler, Quart, Litestar…::
+
+    from embed_middleware import EmbedASGIMiddleware, TokenIssuer, from_environ
+
+    app.add_middleware(EmbedASGIMiddleware, issuer=TokenIssuer(), resolver=from_environ())
+
+Pure ASGI, never Starlette's ``BaseHTTPMiddleware``. It translates messages into calls on the same
+pure ``Exchange`` the WSGI adapter drives: ``http.response.start`` is held until the first body
+output, each body message is rewritten and sent on at once, and every other message type has its own
+branch. Only ``http`` scopes are touched; ``websocket`` and ``lifespan`` pass straight through.
+
+The resolver is awaited before the exchange could need it (a plain one runs in a worker thread
+through asgiref, the pure built-ins inline), so the exchange itself never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import quote
+
+from asgiref.compatibility import guarantee_single_callable
+from asgiref.wsgi import WsgiToAsgiInstance
+from werkzeug.wrappers import Request
+
+from .config import EmbedConfig
+from .endpoint import answer_token_request
+from .errors import TokenIssueError
+from .exchange import Emission, Exchange, _WarnOnce
+from .tenants import ENVIRON_KEY
+
+logger = logging.getLogger("embed_middleware")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Where a Starlette/FastAPI app marks its tenant: ``request.state.embed_tenant = Tenant(...)``.
+STATE_KEY = "embed_tenant"
+
+
+class EmbedASGIMiddleware:
+    """Rewrites token placeholders in the wrapped ASGI app's pages; options as in ``EmbedConfig``."""
+
+    def __init__(self, app: Any, **options: Any) -> None:
+        #: ASGI2 (double-callable) apps are accepted through asgiref's adapter.
+        self.app: ASGIApp = guarantee_single_callable(app)
+        #: Validated at construction: a bad option fails here, at start-up, not on a request.
+        self.config = EmbedConfig.from_options(**options)
+        self._warnings = _WarnOnce()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = str(scope.get("method", "GET")).upper()
+        exchange = Exchange(self.config, method, lambda: request_from_scope(scope), self._warnings)
+        if self.config.token_endpoint is not None and _app_path(scope) == self.config.token_endpoint:
+            await _ASGIResponder(exchange, self.config, send, self._warnings).answer_endpoint(method)
+            return
+        responder = _ASGIResponder(exchange, self.config, send, self._warnings)
+        await self.app(scope, receive, responder.send)
+        await responder.finish()
+
+
+class _ASGIResponder:
+    """One response's message bookkeeping around its ``Exchange``."""
+
+    def __init__(self, exchange: Exchange, config: EmbedConfig, send: Send, warnings: _WarnOnce) -> None:
+        self._exchange = exchange
+        self._config = config
+        self._send = send
+        self._warnings = warnings
+        self._start: Message | None = None
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        exchange = self._exchange
+        if kind == "http.response.start":
+            self._start = message
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", ())]
+            exchange.start(int(message["status"]), headers)
+        elif kind == "http.response.body":
+            if exchange.failed:
+                return
+            if exchange.passes and exchange.head_sent:
+                await self._send(message)
+                return
+            more = bool(message.get("more_body", False))
+            await self._feed(message.get("body", b""), more=more)
+        elif kind in ("http.response.pathsend", "http.response.zerocopysend"):
+            # A file the server sends itself: zero-copy matters more than rewriting it, so it goes
+            # through untouched (its head still gets the header token and cache rules).
+            if exchange.failed:
+                return
+            if not exchange.head_sent:
+                if exchange.rewrites:
+                    self._warnings.warn(
+                        kind,
+                        f"an HTML response was sent with {kind} and is not rewritten; "
+                        "send pages with placeholders as ordinary body messages",
+                    )
+                exchange.leave_body_untouched()
+                if not await self._settle_or_fail():
+                    return
+                await self._emit(exchange.head_now(), more=True)
+            await self._send(message)
+        elif kind == "http.response.trailers":
+            if not exchange.failed:
+                await self._send(message)
+        elif kind == "http.response.early_hint":
+            # 103 Early Hints go out before the response proper; nothing of ours is in them.
+            await self._send(message)
+        else:
+            await self._send(message)
+
+    async def _settle_or_fail(self, chunk: bytes = b"", *, final: bool = True) -> bool:
+        """Resolve the tenant if the next step may need it; on failure send the clean 500 instead."""
+        exchange = self._exchange
+        if not exchange.may_need_tenant(chunk, final=final):
+            return True
+        try:
+            await settle_tenant(exchange, self._config)
+        except TokenIssueError as error:
+            await self._emit(exchange.failure(error), more=False)
+            return False
+        return True
+
+    async def _feed(self, chunk: bytes, *, more: bool) -> None:
+        if await self._settle_or_fail(chunk, final=not more):
+            await self._emit(self._exchange.body(chunk, final=not more), more=more)
+
+    async def _emit(self, emission: Emission, *, more: bool) -> None:
+        if emission.head is not None:
+            start: Message = {
+                "type": "http.response.start",
+                "status": emission.head.status,
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in emission.head.headers],
+            }
+            if self._start is not None and self._start.get("trailers") and not self._exchange.failed:
+                start["trailers"] = True
+            await self._send(start)
+        if emission.body or emission.last:
+            await self._send(
+                {"type": "http.response.body", "body": emission.body, "more_body": not emission.last}
+            )
+
+    async def finish(self) -> None:
+        """The app returned: if it never ended its body, end it, so held-back bytes are not lost."""
+        exchange = self._exchange
+        if self._start is not None and not exchange.done and not exchange.failed:
+            logger.warning("the app returned without finishing its response body; finishing it")
+            await self._feed(b"", more=False)
+
+    async def answer_endpoint(self, method: str) -> None:
+        exchange = self._exchange
+        try:
+            await settle_tenant(exchange, self._config)
+        except TokenIssueError as error:
+            await self._emit(exchange.failure(error), more=False)
+            return
+        emission = answer_token_request(exchange, self._config, method)
+        if method == "HEAD":
+            emission = Emission(emission.head, b"", True)
+        await self._emit(emission, more=False)
+
+
+async def settle_tenant(exchange: Exchange, config: EmbedConfig) -> None:
+    """Await the resolver once per request, so the exchange never calls it on the event loop."""
+    if exchange.tenant_settled:
+        return
+    try:
+        found = await config.resolve_async(exchange.request)
+    except Exception as error:
+        raise TokenIssueError("the tenant resolver raised") from error
+    exchange.settle_tenant(found)
+
+
+def _app_path(scope: Scope) -> str:
+    path = str(scope.get("path", ""))
+    root = str(scope.get("root_path", ""))
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def request_from_scope(scope: Scope) -> Request:
+    """A werkzeug ``Request`` over the scope (no body), the same type resolvers get under WSGI.
+
+    asgiref builds the environ; the app's tenant mark (``scope["embed.tenant"]`` or Starlette's
+    ``request.state.embed_tenant``) is copied to ``environ["embed.tenant"]`` so ``from_environ``
+    serves both adapters, and the scope itself is at ``environ["asgi.scope"]``.
+    """
+    builder = WsgiToAsgiInstance(None)
+    builder.scope = scope
+    try:
+        environ = builder.build_environ(scope, io.BytesIO())
+    except UnicodeDecodeError:
+        # asgiref wants an ASCII query string; percent-encode stray bytes as a browser would.
+        safe = "".join(chr(c) for c in range(0x21, 0x7F))
+        fixed = dict(scope, query_string=quote(scope["query_string"], safe=safe).encode("ascii"))
+        builder.scope = fixed
+        environ = builder.build_environ(fixed, io.BytesIO())
+    cookies = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k.lower() == b"cookie"]
+    if len(cookies) > 1:  # HTTP/2 splits cookies; they rejoin with "; " (RFC 9113 8.2.3), not ","
+        environ["HTTP_COOKIE"] = "; ".join(cookies)
+    environ["asgi.scope"] = scope
+    state = scope.get("state")
+    mark = scope.get(ENVIRON_KEY)
+    if mark is None and isinstance(state, MutableMapping):
+        mark = state.get(STATE_KEY)
+    if mark is not None:
+        environ[ENVIRON_KEY] = mark
+    return Request(environ, populate_request=False, shallow=True)
