@@ -1,0 +1,330 @@
+"""One table of behaviour cases, run through both adapters, so WSGI and ASGI cannot drift."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from parity import SERVERS, Case, Result
+from wsgi_helpers import KEY, decode
+
+from embed_middleware import HeaderDelivery, Tenant, TokenIssuer, first_of, from_environ, from_header
+
+TOKEN = re.compile(rb"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
+HTML = "text/html; charset=utf-8"
+
+
+def claims_in(result: Result) -> list[dict[str, Any]]:
+    return [decode(t) for t in TOKEN.findall(result.body)]
+
+
+def carries_no_token(result: Result) -> None:
+    assert not TOKEN.search(result.body)
+    assert not any(TOKEN.search(v.encode()) for v in result.headers.values())
+
+
+def no_store(result: Result) -> None:
+    assert result.header("Cache-Control") == "private, no-store"
+
+
+def exact_length(result: Result) -> None:
+    assert result.header("Content-Length") == str(len(result.body))
+
+
+async def async_resolver(request: Any) -> Tenant | None:
+    return Tenant(request.headers["X-Tenant"]) if "X-Tenant" in request.headers else None
+
+
+def raising_resolver(request: Any) -> Tenant:
+    raise LookupError("tenant store down")
+
+
+def endpoint_options(**more: Any) -> dict[str, Any]:
+    resolver = first_of(from_environ(), from_header("X-Tenant"))
+    return {"resolver": resolver, "token_endpoint": "/embed/token", **more}
+
+
+def expect_bare_token(r: Result) -> None:
+    assert r.status == 200
+    (claims,) = claims_in(r)
+    assert claims["sub"] == "acme" and "resource" not in claims
+    assert r.body.startswith(b"<p>eyJ") and r.body.endswith(b"</p>")
+    exact_length(r)
+    no_store(r)
+    assert r.header("Vary") == "Cookie"
+
+
+def expect_named(r: Result) -> None:
+    assert [c["resource"] for c in claims_in(r)] == ["top_airlines", "by_day", "top_airlines", "x:y"]
+    tokens = TOKEN.findall(r.body)
+    assert tokens[0] == tokens[2], "one token per (tenant, resource) per response"
+
+
+def expect_streamed(r: Result) -> None:
+    assert r.body.startswith(b"<html><iframe src='x?token=eyJ") and r.body.endswith(b"'></html>")
+    assert claims_in(r)[0]["resource"] == "top"
+    assert r.header("Content-Length") is None
+    no_store(r)
+
+
+def expect_untouched(body: bytes, length: bool = True) -> Callable[[Result], None]:
+    def check(r: Result) -> None:
+        assert r.body == body
+        assert r.header("Cache-Control") is None
+        if length:
+            exact_length(r)
+
+    return check
+
+
+def expect_headers_kept(r: Result) -> None:
+    assert r.body == b"<p>no placeholder here</p>"
+    assert r.header("ETag") == '"v1"' and r.header("Cache-Control") == "max-age=60"
+    exact_length(r)
+
+
+def expect_cache_rules(r: Result) -> None:
+    no_store(r)
+    assert r.header("Vary") == "Accept, Cookie"
+    assert r.header("ETag") is None and r.header("Last-Modified") is None and r.header("Expires") is None
+
+
+def expect_head(r: Result) -> None:
+    assert r.status == 200 and r.body == b""
+    no_store(r)
+    assert r.header("ETag") is None
+    carries_no_token(r)
+
+
+def expect_emptied(r: Result) -> None:
+    assert r.body == b"<p></p>"
+    carries_no_token(r)
+    exact_length(r)
+
+
+def expect_left(r: Result) -> None:
+    assert r.body == b"<p><JWT_TOKEN></p>"
+    carries_no_token(r)
+
+
+def expect_clean_500(r: Result) -> None:
+    assert r.status == 500
+    assert b"<p>" not in r.body and b"<html>" not in r.body, "never a half-written page"
+    carries_no_token(r)
+    no_store(r)
+
+
+def expect_header_token(r: Result) -> None:
+    assert decode(r.headers["x-embed-token"])["resource"] == "top_airlines"
+    assert r.body == b'{"ok": true}'
+    no_store(r)
+
+
+def expect_no_header(r: Result) -> None:
+    assert "x-embed-token" not in r.headers
+    carries_no_token(r)
+
+
+def expect_allowed_only(r: Result) -> None:
+    assert r.body.endswith(b"][]")
+    assert [c["resource"] for c in claims_in(r)] == ["allowed"]
+
+
+def expect_locked_claims(r: Result) -> None:
+    (claims,) = claims_in(r)
+    assert claims["env"] == {"ACCT_ID": "1", "REGION": "eu"}
+
+
+def expect_endpoint(status: int, error: str | None = None) -> Callable[[Result], None]:
+    def check(r: Result) -> None:
+        assert r.status == status
+        assert r.header("Content-Type") == "application/json"
+        no_store(r)
+        if error is None:
+            claims = decode(TOKEN.search(r.body).group(0))  # type: ignore[union-attr]
+            assert claims["sub"] == "globex" and claims["resource"] == "top"
+        else:
+            assert r.body == b'{"error": "' + error.encode() + b'"}'
+
+    return check
+
+
+def expect_async_tenant(r: Result) -> None:
+    assert claims_in(r)[0]["sub"] == "initech"
+
+
+def env_claims(tenant: Tenant, resource: str | None, request: Any) -> dict[str, Any]:
+    return {"env": {"ACCT_ID": request.args.get("acct", ""), "REGION": request.args.get("region", "")}}
+
+
+def only_api(request: Any, status: int, headers: Any) -> bool:
+    return bool(request.path.startswith("/api"))
+
+
+CASES: list[tuple[Case, Callable[[Result], None]]] = [
+    (Case("bare placeholder"), expect_bare_token),
+    (
+        Case(
+            "named placeholders in every form",
+            chunks=(
+                b"<JWT_TOKEN:top_airlines> &lt;JWT_TOKEN:by_day&gt; %3CJWT_TOKEN%3Atop_airlines%3E "
+                b"&#x3C;JWT_TOKEN:x:y&#62;",
+            ),
+        ),
+        expect_named,
+    ),
+    (
+        Case(
+            "placeholder split across chunks",
+            chunks=(b"<html><iframe src='x?token=<JWT_", b"TOKEN:to", b"p>'>", b"</html>"),
+            declare_length=False,
+        ),
+        expect_streamed,
+    ),
+    (
+        Case(
+            "page without placeholder keeps its headers",
+            chunks=(b"<p>no placeholder here</p>",),
+            headers=(("ETag", '"v1"'), ("Cache-Control", "max-age=60")),
+        ),
+        expect_headers_kept,
+    ),
+    (
+        Case(
+            "cache headers replaced",
+            headers=(
+                ("Cache-Control", "public, max-age=3600"),
+                ("Vary", "Accept"),
+                ("ETag", '"v1"'),
+                ("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT"),
+                ("Expires", "Mon, 01 Jan 2024 01:00:00 GMT"),
+            ),
+        ),
+        expect_cache_rules,
+    ),
+    (Case("json passes", chunks=(b'{"a": "<JWT_TOKEN>"}',), content_type="application/json"),
+     expect_untouched(b'{"a": "<JWT_TOKEN>"}')),
+    (Case("event stream passes", chunks=(b"data: <JWT_TOKEN>\n\n",), content_type="text/event-stream"),
+     expect_untouched(b"data: <JWT_TOKEN>\n\n")),
+    (Case("gzip html passes", chunks=(b"\x1f\x8b<JWT_TOKEN>",), headers=(("Content-Encoding", "gzip"),)),
+     expect_untouched(b"\x1f\x8b<JWT_TOKEN>")),
+    (Case("text/plain passes by default", chunks=(b"<JWT_TOKEN>",), content_type="text/plain"),
+     expect_untouched(b"<JWT_TOKEN>")),
+    (Case("204 passes", chunks=(b"",), status=204, content_type=None, declare_length=False, lint=False),
+     expect_untouched(b"", length=False)),
+    (Case("304 passes", chunks=(b"",), status=304, headers=(("ETag", '"v1"'),), declare_length=False,
+          content_type=None, lint=False), expect_untouched(b"", length=False)),
+    (Case("206 passes", chunks=(b"<JWT_TOKEN>",), status=206, headers=(("Content-Range", "bytes 0-10/99"),)),
+     expect_untouched(b"<JWT_TOKEN>")),
+    (Case("HEAD", method="HEAD", headers=(("ETag", '"v1"'),)), expect_head),
+    (Case("no tenant empties", tenant=None), expect_emptied),
+    (Case("no tenant leaves", tenant=None, options={"missing_tenant": "leave"}), expect_left),
+    (Case("no tenant answers 500", tenant=None, options={"missing_tenant": "error"}), expect_clean_500),
+    (Case("resolver raises", options={"resolver": raising_resolver}), expect_clean_500),
+    (
+        Case(
+            "resolver raises on a streamed page",
+            chunks=(b"<html>", b"<p>streaming</p>", b"<JWT_TOKEN></html>"),
+            declare_length=False,
+            options={"resolver": raising_resolver},
+        ),
+        expect_clean_500,
+    ),
+    (Case("resolver returns the wrong type", options={"resolver": lambda request: "acme"}), expect_clean_500),
+    (
+        Case(
+            "claims hook raises",
+            options={"issuer": TokenIssuer(KEY, claims=lambda t, r, q: {}["missing"])},
+        ),
+        expect_clean_500,
+    ),
+    (
+        Case(
+            "header delivery on a JSON response",
+            chunks=(b'{"ok": true}',),
+            content_type="application/json",
+            path="/api/data",
+            options={"header": HeaderDelivery(when=only_api, resource="top_airlines")},
+        ),
+        expect_header_token,
+    ),
+    (
+        Case(
+            "header delivery without tenant",
+            chunks=(b"{}",),
+            content_type="application/json",
+            tenant=None,
+            options={"header": HeaderDelivery()},
+        ),
+        expect_no_header,
+    ),
+    (
+        Case(
+            "resource the tenant may not embed",
+            chunks=(b"[<JWT_TOKEN:allowed>][<JWT_TOKEN:secret>]",),
+            tenant=Tenant("acme", resources=frozenset({"allowed"})),
+        ),
+        expect_allowed_only,
+    ),
+    (
+        Case(
+            "tenant-locked claims win",
+            path="/?acct=666&region=eu",
+            tenant=Tenant("acme", claims={"env": {"ACCT_ID": "1"}}),
+            options={"issuer": TokenIssuer(KEY, claims=env_claims)},
+        ),
+        expect_locked_claims,
+    ),
+    (
+        Case(
+            "async resolver",
+            tenant=None,
+            request_headers=(("X-Tenant", "initech"),),
+            options={"resolver": async_resolver},
+        ),
+        expect_async_tenant,
+    ),
+    (
+        Case("configured content type", chunks=(b"t=<JWT_TOKEN>",), content_type="text/plain",
+             options={"content_types": ["text/plain"]}),
+        lambda r: claims_in(r)[0].__getitem__("sub"),
+    ),
+    (
+        Case("token endpoint", path="/embed/token?resource=top", tenant=None,
+             request_headers=(("X-Tenant", "globex"),), options=endpoint_options()),
+        expect_endpoint(200),
+    ),
+    (
+        Case("token endpoint without tenant", path="/embed/token", tenant=None, options=endpoint_options()),
+        expect_endpoint(401, "no_tenant"),
+    ),
+    (
+        Case("token endpoint, bad resource name", path="/embed/token?resource=a%20b", tenant=None,
+             request_headers=(("X-Tenant", "globex"),), options=endpoint_options()),
+        expect_endpoint(400, "invalid_resource"),
+    ),
+    (
+        Case("token endpoint, POST", path="/embed/token", method="POST", tenant=None,
+             request_headers=(("X-Tenant", "globex"),), options=endpoint_options()),
+        expect_endpoint(405, "method_not_allowed"),
+    ),
+]
+
+
+@pytest.mark.parametrize("server", sorted(SERVERS))
+@pytest.mark.parametrize(("case", "expect"), CASES, ids=[case.name for case, _ in CASES])
+def test_parity(server: str, case: Case, expect: Callable[[Result], None]) -> None:
+    expect(SERVERS[server](case))
+
+
+def test_both_adapters_give_the_same_body_and_headers_for_every_case() -> None:
+    """Beyond each expectation: tokens aside, the two adapters answer byte for byte alike."""
+    for case, _ in CASES:
+        wsgi, asgi = (SERVERS[name](case) for name in ("wsgi", "asgi"))
+        assert wsgi.status == asgi.status, case.name
+        assert TOKEN.sub(b"T", wsgi.body) == TOKEN.sub(b"T", asgi.body), case.name
+        ignore = {"content-length", "x-embed-token"}  # token lengths differ by jti; checked per case
+        same = {k: v for k, v in wsgi.headers.items() if k not in ignore}
+        assert same == {k: v for k, v in asgi.headers.items() if k not in ignore}, case.name
