@@ -139,7 +139,10 @@ class _ASGIResponder:
             start: Message = {
                 "type": "http.response.start",
                 "status": emission.head.status,
-                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in emission.head.headers],
+                # ASGI header names are lowercase (the spec); werkzeug gave us canonical case.
+                "headers": [
+                    (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in emission.head.headers
+                ],
             }
             if self._start is not None and self._start.get("trailers") and not self._exchange.failed:
                 start["trailers"] = True

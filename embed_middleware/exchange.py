@@ -216,9 +216,11 @@ class Exchange:
         if self._mode is _Mode.REWRITE:
             raise RuntimeError("a rewritten response's head waits for its first output")
         try:
-            return Emission(self._make_head(None))
+            head = self._make_head(None)
         except TokenIssueError as error:
             return self.failure(error)
+        self._done = True  # the body is the server's to send now
+        return Emission(head)
 
     def body(self, chunk: bytes, *, final: bool) -> Emission:
         """Feed one chunk of the app's body (``final`` when no more will come)."""

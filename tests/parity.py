@@ -98,7 +98,9 @@ def asgi_app_for(case: Case) -> Callable[..., Any]:
     return app
 
 
-def http_scope(path: str = "/", method: str = "GET", headers: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
+def http_scope(
+    path: str = "/", method: str = "GET", headers: Iterable[tuple[str, str]] = ()
+) -> dict[str, Any]:
     raw_path, _, query = path.partition("?")
     return {
         "type": "http",

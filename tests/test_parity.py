@@ -204,20 +204,44 @@ CASES: list[tuple[Case, Callable[[Result], None]]] = [
         ),
         expect_cache_rules,
     ),
-    (Case("json passes", chunks=(b'{"a": "<JWT_TOKEN>"}',), content_type="application/json"),
-     expect_untouched(b'{"a": "<JWT_TOKEN>"}')),
-    (Case("event stream passes", chunks=(b"data: <JWT_TOKEN>\n\n",), content_type="text/event-stream"),
-     expect_untouched(b"data: <JWT_TOKEN>\n\n")),
-    (Case("gzip html passes", chunks=(b"\x1f\x8b<JWT_TOKEN>",), headers=(("Content-Encoding", "gzip"),)),
-     expect_untouched(b"\x1f\x8b<JWT_TOKEN>")),
-    (Case("text/plain passes by default", chunks=(b"<JWT_TOKEN>",), content_type="text/plain"),
-     expect_untouched(b"<JWT_TOKEN>")),
-    (Case("204 passes", chunks=(b"",), status=204, content_type=None, declare_length=False, lint=False),
-     expect_untouched(b"", length=False)),
-    (Case("304 passes", chunks=(b"",), status=304, headers=(("ETag", '"v1"'),), declare_length=False,
-          content_type=None, lint=False), expect_untouched(b"", length=False)),
-    (Case("206 passes", chunks=(b"<JWT_TOKEN>",), status=206, headers=(("Content-Range", "bytes 0-10/99"),)),
-     expect_untouched(b"<JWT_TOKEN>")),
+    (
+        Case("json passes", chunks=(b'{"a": "<JWT_TOKEN>"}',), content_type="application/json"),
+        expect_untouched(b'{"a": "<JWT_TOKEN>"}'),
+    ),
+    (
+        Case("event stream passes", chunks=(b"data: <JWT_TOKEN>\n\n",), content_type="text/event-stream"),
+        expect_untouched(b"data: <JWT_TOKEN>\n\n"),
+    ),
+    (
+        Case("gzip html passes", chunks=(b"\x1f\x8b<JWT_TOKEN>",), headers=(("Content-Encoding", "gzip"),)),
+        expect_untouched(b"\x1f\x8b<JWT_TOKEN>"),
+    ),
+    (
+        Case("text/plain passes by default", chunks=(b"<JWT_TOKEN>",), content_type="text/plain"),
+        expect_untouched(b"<JWT_TOKEN>"),
+    ),
+    (
+        Case("204 passes", chunks=(b"",), status=204, content_type=None, declare_length=False, lint=False),
+        expect_untouched(b"", length=False),
+    ),
+    (
+        Case(
+            "304 passes",
+            chunks=(b"",),
+            status=304,
+            headers=(("ETag", '"v1"'),),
+            declare_length=False,
+            content_type=None,
+            lint=False,
+        ),
+        expect_untouched(b"", length=False),
+    ),
+    (
+        Case(
+            "206 passes", chunks=(b"<JWT_TOKEN>",), status=206, headers=(("Content-Range", "bytes 0-10/99"),)
+        ),
+        expect_untouched(b"<JWT_TOKEN>"),
+    ),
     (Case("HEAD", method="HEAD", headers=(("ETag", '"v1"'),)), expect_head),
     (Case("no tenant empties", tenant=None), expect_emptied),
     (Case("no tenant leaves", tenant=None, options={"missing_tenant": "leave"}), expect_left),
@@ -287,13 +311,22 @@ CASES: list[tuple[Case, Callable[[Result], None]]] = [
         expect_async_tenant,
     ),
     (
-        Case("configured content type", chunks=(b"t=<JWT_TOKEN>",), content_type="text/plain",
-             options={"content_types": ["text/plain"]}),
+        Case(
+            "configured content type",
+            chunks=(b"t=<JWT_TOKEN>",),
+            content_type="text/plain",
+            options={"content_types": ["text/plain"]},
+        ),
         lambda r: claims_in(r)[0].__getitem__("sub"),
     ),
     (
-        Case("token endpoint", path="/embed/token?resource=top", tenant=None,
-             request_headers=(("X-Tenant", "globex"),), options=endpoint_options()),
+        Case(
+            "token endpoint",
+            path="/embed/token?resource=top",
+            tenant=None,
+            request_headers=(("X-Tenant", "globex"),),
+            options=endpoint_options(),
+        ),
         expect_endpoint(200),
     ),
     (
@@ -301,13 +334,24 @@ CASES: list[tuple[Case, Callable[[Result], None]]] = [
         expect_endpoint(401, "no_tenant"),
     ),
     (
-        Case("token endpoint, bad resource name", path="/embed/token?resource=a%20b", tenant=None,
-             request_headers=(("X-Tenant", "globex"),), options=endpoint_options()),
+        Case(
+            "token endpoint, bad resource name",
+            path="/embed/token?resource=a%20b",
+            tenant=None,
+            request_headers=(("X-Tenant", "globex"),),
+            options=endpoint_options(),
+        ),
         expect_endpoint(400, "invalid_resource"),
     ),
     (
-        Case("token endpoint, POST", path="/embed/token", method="POST", tenant=None,
-             request_headers=(("X-Tenant", "globex"),), options=endpoint_options()),
+        Case(
+            "token endpoint, POST",
+            path="/embed/token",
+            method="POST",
+            tenant=None,
+            request_headers=(("X-Tenant", "globex"),),
+            options=endpoint_options(),
+        ),
         expect_endpoint(405, "method_not_allowed"),
     ),
 ]

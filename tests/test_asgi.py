@@ -1,0 +1,342 @@
+"""ASGI-only behaviour: message sequences, extensions, scopes, resolvers on the loop, real uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import logging
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+from asgiref.testing import ApplicationCommunicator
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from parity import call_asgi, check_sequence, http_scope
+from starlette.requests import Request as StarletteRequest
+from werkzeug.wrappers import Request
+from wsgi_helpers import KEY, decode
+
+from embed_middleware import EmbedASGIMiddleware, Tenant, TokenIssuer, first_of, from_environ, from_header
+
+pytestmark = pytest.mark.anyio
+
+TOKEN = re.compile(rb"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
+HTML_HEADERS = [(b"content-type", b"text/html; charset=utf-8")]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def wrap(app: Any, **options: Any) -> EmbedASGIMiddleware:
+    options.setdefault("issuer", TokenIssuer(KEY))
+    options.setdefault("resolver", from_environ())
+    return EmbedASGIMiddleware(app, **options)
+
+
+def marking(tenant: str = "acme") -> Any:
+    def mark(scope: dict[str, Any]) -> None:
+        scope.setdefault("state", {})["embed_tenant"] = tenant
+
+    return mark
+
+
+async def test_first_chunk_leaves_before_the_app_finishes() -> None:
+    release = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope.setdefault("state", {})["embed_tenant"] = "acme"
+        await send({"type": "http.response.start", "status": 200, "headers": HTML_HEADERS})
+        await send({"type": "http.response.body", "body": b"<html><p>first</p>", "more_body": True})
+        await release.wait()
+        await send({"type": "http.response.body", "body": b"<JWT_TOKEN></html>", "more_body": False})
+
+    communicator = ApplicationCommunicator(wrap(app), http_scope())
+    await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
+    start = await communicator.receive_output(timeout=2)
+    first = await communicator.receive_output(timeout=2)
+    assert start["type"] == "http.response.start" and start["status"] == 200
+    assert first == {"type": "http.response.body", "body": b"<html><p>first</p>", "more_body": True}
+    assert not release.is_set(), "the first chunk left while the app was still waiting"
+    headers = dict(start["headers"])
+    assert b"content-length" not in headers
+    assert headers[b"cache-control"] == b"private, no-store"
+    release.set()
+    last = await communicator.receive_output(timeout=2)
+    assert last["more_body"] is False and decode(last["body"][: -len(b"</html>")])["sub"] == "acme"
+    assert await communicator.receive_nothing()
+    await communicator.wait()
+
+
+async def test_many_body_messages_are_streamed_one_by_one() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope.setdefault("state", {})["embed_tenant"] = "acme"
+        await send({"type": "http.response.start", "status": 200, "headers": HTML_HEADERS})
+        for index in range(50):
+            await send({"type": "http.response.body", "body": b"<p>%d</p>" % index, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    messages = await call_asgi(wrap(app), http_scope())
+    check_sequence(messages)
+    assert len(messages) == 52, "never buffered whole: one message out per message in"
+
+
+@pytest.mark.parametrize("content_type", [b"text/html", b"application/pdf"])
+async def test_pathsend_goes_through_untouched(content_type: bytes, caplog: pytest.LogCaptureFixture) -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert "http.response.pathsend" in scope["extensions"], "the extension is left for the app"
+        headers = [(b"content-type", content_type), (b"content-length", b"10")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.pathsend", "path": "/srv/static/file"})
+
+    scope = http_scope()
+    scope["extensions"] = {"http.response.pathsend": {}}
+    with caplog.at_level(logging.WARNING, logger="embed_middleware"):
+        messages = await call_asgi(wrap(app, resolver=lambda request: Tenant("acme")), scope)
+    assert [m["type"] for m in messages] == ["http.response.start", "http.response.pathsend"]
+    assert messages[1] == {"type": "http.response.pathsend", "path": "/srv/static/file"}
+    assert (b"content-length", b"10") in messages[0]["headers"]
+    warned = "not rewritten" in caplog.text
+    assert warned == (content_type == b"text/html")
+
+
+async def test_zerocopysend_goes_through_untouched() -> None:
+    sent = {"type": "http.response.zerocopysend", "file": 3, "count": 10, "more_body": False}
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"video/mp4")]}
+        )
+        await send(dict(sent))
+
+    messages = await call_asgi(wrap(app), http_scope())
+    assert messages[1] == sent
+
+
+async def test_trailers_are_declared_and_passed_on() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope.setdefault("state", {})["embed_tenant"] = "acme"
+        await send({"type": "http.response.start", "status": 200, "headers": HTML_HEADERS, "trailers": True})
+        await send({"type": "http.response.body", "body": b"<JWT_TOKEN>", "more_body": False})
+        await send(
+            {"type": "http.response.trailers", "headers": [(b"x-checksum", b"1")], "more_trailers": False}
+        )
+
+    messages = await call_asgi(wrap(app), http_scope())
+    assert messages[0]["trailers"] is True
+    assert decode(messages[1]["body"])["sub"] == "acme"
+    assert messages[2]["type"] == "http.response.trailers"
+    check_sequence(messages)
+
+
+async def test_early_hints_and_unknown_messages_pass_unchanged() -> None:
+    hint = {"type": "http.response.early_hint", "links": [b'</style.css>; rel="preload"']}
+    unknown = {"type": "http.response.something_new", "value": 1}
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send(dict(hint))
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+        )
+        await send({"type": "http.response.body", "body": b"ok", "more_body": True})
+        await send(dict(unknown))
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    messages = await call_asgi(wrap(app), http_scope())
+    assert messages[0] == hint
+    assert unknown in messages
+
+
+@pytest.mark.parametrize("kind", ["websocket", "lifespan"])
+async def test_other_scopes_pass_straight_through(kind: str) -> None:
+    seen: dict[str, Any] = {}
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.update(scope=scope, receive=receive, send=send)
+
+    scope = {"type": kind, "asgi": {"version": "3.0"}}
+
+    async def receive() -> dict[str, Any]:
+        return {}
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    await wrap(app)(scope, receive, send)
+    assert seen == {"scope": scope, "receive": receive, "send": send}
+
+
+async def test_asgi2_apps_are_accepted() -> None:
+    class Legacy:
+        def __init__(self, scope: dict[str, Any]) -> None:
+            self.scope = scope
+
+        async def __call__(self, receive: Any, send: Any) -> None:
+            self.scope.setdefault("state", {})["embed_tenant"] = "acme"
+            await send({"type": "http.response.start", "status": 200, "headers": HTML_HEADERS})
+            await send({"type": "http.response.body", "body": b"<JWT_TOKEN>"})
+
+    messages = await call_asgi(wrap(Legacy), http_scope())
+    assert decode(messages[1]["body"])["sub"] == "acme"
+
+
+async def test_a_send_that_raises_after_disconnect_propagates() -> None:
+    calls: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope.setdefault("state", {})["embed_tenant"] = "acme"
+        await send({"type": "http.response.start", "status": 200, "headers": HTML_HEADERS})
+        await send({"type": "http.response.body", "body": b"<p>one</p>", "more_body": True})
+        await send({"type": "http.response.body", "body": b"<p>two</p>", "more_body": False})
+
+    async def send(message: dict[str, Any]) -> None:
+        calls.append(message["type"])
+        if message["type"] == "http.response.body":
+            raise OSError("client went away")
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    with pytest.raises(OSError, match="client went away"):
+        await wrap(app)(http_scope(), receive, send)
+    assert calls == ["http.response.start", "http.response.body"], "no second start, nothing swallowed"
+
+
+async def test_app_returning_without_finishing_its_body_loses_nothing() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope.setdefault("state", {})["embed_tenant"] = "acme"
+        await send({"type": "http.response.start", "status": 200, "headers": HTML_HEADERS})
+        await send({"type": "http.response.body", "body": b"<p>held <JWT_", "more_body": True})
+
+    messages = await call_asgi(wrap(app), http_scope())
+    check_sequence(messages)
+    body = b"".join(m["body"] for m in messages[1:])
+    assert body == b"<p>held <JWT_"
+
+
+async def test_sync_resolver_runs_off_the_event_loop_and_builtins_inline() -> None:
+    threads: dict[str, int] = {}
+
+    def blocking(request: Request) -> Tenant:
+        threads["custom"] = threading.get_ident()
+        return Tenant("acme")
+
+    def lookup(raw: str) -> Tenant:
+        threads["lookup"] = threading.get_ident()
+        return Tenant(raw)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        threads["loop"] = threading.get_ident()
+        await send({"type": "http.response.start", "status": 200, "headers": HTML_HEADERS})
+        await send({"type": "http.response.body", "body": b"<JWT_TOKEN>"})
+
+    await call_asgi(wrap(app, resolver=blocking), http_scope())
+    await call_asgi(
+        wrap(app, resolver=from_header("X-Tenant", lookup=lookup)), http_scope(headers=[("X-Tenant", "a")])
+    )
+    assert threads["custom"] != threads["loop"]
+    assert threads["lookup"] != threads["loop"], "a callable lookup may block too"
+    plain = first_of(from_header("X-Tenant"))
+    messages = await call_asgi(wrap(app, resolver=plain), http_scope(headers=[("X-Tenant", "b")]))
+    assert decode(messages[1]["body"])["sub"] == "b"
+
+
+def test_resolvers_get_the_same_request_type_and_api_as_under_wsgi() -> None:
+    seen: list[Request] = []
+
+    def resolver(request: Request) -> Tenant:
+        seen.append(request)
+        return Tenant("acme")
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": HTML_HEADERS})
+        await send({"type": "http.response.body", "body": b"<JWT_TOKEN>"})
+
+    scope = http_scope("/dash?x=1&q=%C3%A9", headers=[("Cookie", "a=1"), ("Cookie", "b=2"), ("X-Req", "v")])
+    scope["query_string"] = b"x=1&q=\xc3\xa9&raw=\xff"  # a stray non-ASCII byte must not crash anything
+    asyncio.run(call_asgi(wrap(app, resolver=resolver), scope))
+    (request,) = seen
+    assert isinstance(request, Request)
+    assert request.path == "/dash" and request.args["x"] == "1" and request.args["q"] == "é"
+    assert request.cookies.to_dict() == {"a": "1", "b": "2"}, "HTTP/2 split cookies are rejoined"
+    assert request.headers["X-Req"] == "v" and request.host == "testserver"
+    assert request.environ["asgi.scope"] is scope
+
+
+async def test_starlette_request_state_marks_the_tenant() -> None:
+    app = FastAPI()
+
+    @app.get("/", response_class=HTMLResponse)
+    async def page(request: StarletteRequest) -> str:
+        request.state.embed_tenant = Tenant("globex", claims={"workspace_id": "ws-g"})
+        return '<iframe src="x?token=<JWT_TOKEN:top>">'
+
+    app.add_middleware(EmbedASGIMiddleware, issuer=TokenIssuer(KEY), resolver=from_environ())
+    messages = await call_asgi(app, http_scope())
+    claims = decode(TOKEN.search(messages[1]["body"]).group(0))  # type: ignore[union-attr]
+    assert claims["sub"] == "globex" and claims["workspace_id"] == "ws-g" and claims["resource"] == "top"
+    headers = dict(messages[0]["headers"])
+    assert int(headers[b"content-length"]) == len(messages[1]["body"])
+
+
+# -- a real server --------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def uvicorn_server() -> Iterator[int]:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        scope.setdefault("state", {})["embed_tenant"] = "acme"
+        await send({"type": "http.response.start", "status": 200, "headers": HTML_HEADERS})
+        if scope["path"] == "/streamed":
+            for part in (b"<p>one <JWT_", b"TOKEN:a></p>", b"<p><JWT_TOKEN:b></p>"):
+                await send({"type": "http.response.body", "body": part, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        else:
+            await send({"type": "http.response.body", "body": b"<p><JWT_TOKEN:a></p>"})
+
+    port = _free_port()
+    config = uvicorn.Config(wrap(app), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    yield port
+    server.should_exit = True
+    thread.join(5)
+
+
+@pytest.mark.parametrize("path", ["/single", "/streamed"])
+def test_real_uvicorn_accepts_our_framing(uvicorn_server: int, path: str) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", uvicorn_server, timeout=5)
+    connection.request("GET", path)
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    assert response.status == 200
+    claims = [decode(t) for t in TOKEN.findall(body)]
+    assert {c["sub"] for c in claims} == {"acme"} and len(claims) == (1 if path == "/single" else 2)
+    if path == "/single":
+        assert response.getheader("Content-Length") == str(len(body)), "uvicorn enforces Content-Length"
+    else:
+        assert response.getheader("Content-Length") is None
+        assert response.getheader("Transfer-Encoding") == "chunked"
+    assert response.getheader("Cache-Control") == "private, no-store"
