@@ -124,7 +124,7 @@ class _ASGIResponder:
         if not exchange.may_need_tenant(chunk, final=final):
             return True
         try:
-            await settle_tenant(exchange, self._config)
+            await exchange.settle_tenant_async()
         except TokenIssueError as error:
             await self._emit(exchange.failure(error), more=False)
             return False
@@ -162,7 +162,7 @@ class _ASGIResponder:
     async def answer_endpoint(self, method: str) -> None:
         exchange = self._exchange
         try:
-            await settle_tenant(exchange, self._config)
+            await exchange.settle_tenant_async()
         except TokenIssueError as error:
             await self._emit(exchange.failure(error), more=False)
             return
@@ -170,17 +170,6 @@ class _ASGIResponder:
         if method == "HEAD":
             emission = Emission(emission.head, b"", True)
         await self._emit(emission, more=False)
-
-
-async def settle_tenant(exchange: Exchange, config: EmbedConfig) -> None:
-    """Await the resolver once per request, so the exchange never calls it on the event loop."""
-    if exchange.tenant_settled:
-        return
-    try:
-        found = await config.resolve_async(exchange.request)
-    except Exception as error:
-        raise TokenIssueError("the tenant resolver raised") from error
-    exchange.settle_tenant(found)
 
 
 def _app_path(scope: Scope) -> str:

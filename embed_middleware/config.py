@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -11,7 +12,7 @@ from werkzeug.wrappers import Request
 
 from .errors import ConfigurationError
 from .policy import DEFAULT_CONTENT_TYPES, ResponsePolicy
-from .rewrite import DEFAULT_MAX_RESOURCE_LENGTH, DEFAULT_PLACEHOLDER, PlaceholderSyntax
+from .rewrite import DEFAULT_MAX_RESOURCE_LENGTH, DEFAULT_PLACEHOLDER, RESOURCE_NAME, PlaceholderSyntax
 from .tenants import AnyResolver, AsyncResolver, SyncResolver, as_async, as_sync, vary_of
 from .tokens import TokenIssuer
 
@@ -19,6 +20,9 @@ from .tokens import TokenIssuer
 #: ``leave`` keeps the placeholder text, ``error`` answers 500 if headers have not gone out yet.
 MissingTenant = Literal["empty", "leave", "error"]
 _MISSING_TENANT_CHOICES = ("empty", "leave", "error")
+
+#: RFC 9110 5.1: a field name is a token.
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 #: ``(request, status, response headers) -> bool``: which responses get the token header.
 HeaderPredicate = Callable[[Request, int, Headers], bool]
@@ -37,6 +41,18 @@ class HeaderDelivery:
     when: HeaderPredicate = every_response
     #: The resource the header's token is scoped to; None for the bare placeholder's scope.
     resource: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not HEADER_NAME.fullmatch(self.name):
+            raise ConfigurationError(f"header name {self.name!r} is not a valid HTTP field name")
+        if not callable(self.when):
+            raise ConfigurationError(
+                "HeaderDelivery.when must be a callable (request, status, headers) -> bool"
+            )
+        if self.resource is not None and not RESOURCE_NAME.fullmatch(self.resource):
+            raise ConfigurationError(
+                f"HeaderDelivery.resource {self.resource!r} is not a resource name"
+            )
 
 
 @dataclass(frozen=True)
@@ -83,6 +99,10 @@ class EmbedConfig:
             raise ConfigurationError(
                 f"token_endpoint must be a path starting with '/', not {token_endpoint!r}"
             )
+        if vary is not None and (
+            isinstance(vary, str) or not all(isinstance(v, str) and HEADER_NAME.fullmatch(v) for v in vary)
+        ):
+            raise ConfigurationError(f"vary must be a list of header names, e.g. ['Cookie'], not {vary!r}")
         try:
             syntax = PlaceholderSyntax(placeholder, max_resource_length)
             policy = ResponsePolicy.for_types(content_types)

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import json
 
+from werkzeug.datastructures import Headers
+
 from .config import EmbedConfig
 from .errors import TokenIssueError
 from .exchange import Emission, Exchange, own_response
+from .policy import add_vary
 from .rewrite import RESOURCE_NAME
 
 
 def _json(status: int, payload: dict[str, object], config: EmbedConfig, *extra: tuple[str, str]) -> Emission:
-    vary = [("Vary", ", ".join(config.vary))] if config.vary else []
-    body = json.dumps(payload).encode()
-    return own_response(status, body, "application/json", [*vary, *extra])
+    headers = Headers(list(extra))
+    add_vary(headers, config.vary)
+    return own_response(status, json.dumps(payload).encode(), "application/json", headers.to_wsgi_list())
 
 
 def answer_token_request(exchange: Exchange, config: EmbedConfig, method: str) -> Emission:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
@@ -115,12 +116,17 @@ class Exchange:
     def tenant(self) -> Tenant | None:
         """The request's tenant, resolved on first use (after the app had its chance to mark it)."""
         if self._tenant is _UNRESOLVED:
-            try:
+            with _resolver_failures():
                 found = self._config.resolve_sync(self.request)
-            except Exception as error:
-                raise TokenIssueError("the tenant resolver raised") from error
             self.settle_tenant(found)
         return self._tenant  # type: ignore[return-value]
+
+    async def settle_tenant_async(self) -> None:
+        """Await the resolver (ASGI), so the exchange never calls it on the event loop later."""
+        if self._tenant is _UNRESOLVED:
+            with _resolver_failures():
+                found = await self._config.resolve_async(self.request)
+            self.settle_tenant(found)
 
     @property
     def tenant_settled(self) -> bool:
@@ -295,6 +301,14 @@ class Exchange:
             logger.error("could not issue an embed token mid-stream; placeholder left empty", exc_info=True)
             return b""
         return issued.token.encode("ascii") if issued is not None else b""
+
+
+@contextmanager
+def _resolver_failures() -> Iterator[None]:
+    try:
+        yield
+    except Exception as error:
+        raise TokenIssueError("the tenant resolver raised") from error
 
 
 def own_response(

@@ -18,6 +18,11 @@ DEFAULT_CONTENT_TYPES = ("text/html", "application/xhtml+xml")
 #: RFC 9111 5.2.2: ``no-store`` keeps every cache (shared or the browser's back/forward store)
 #: from keeping a page that carries a tenant's token; ``private`` covers caches that ignore it.
 NO_STORE = "private, no-store"
+#: Headers that tell a CDN or surrogate how long to keep a response *instead of* Cache-Control
+#: (RFC 9213 for the ``CDN-Cache-Control`` family; Fastly, Akamai and Varnish for the others): on a
+#: page with a token they would let a shared cache keep it, so they go.
+SHARED_CACHE_HEADERS = ("Surrogate-Control", "Edge-Control")
+_TARGETED_CACHE_SUFFIX = "cdn-cache-control"
 #: The body changed, so validators computed by the app over the old body would lie (RFC 9110 8.8).
 BODY_VALIDATORS = ("ETag", "Last-Modified", "Content-MD5", "Digest", "Repr-Digest")
 
@@ -83,6 +88,10 @@ def mark_carries_token(headers: Headers, vary: Iterable[str]) -> None:
     """No cache may keep this response, and whatever the tenant came from varies it."""
     headers["Cache-Control"] = NO_STORE
     headers.pop("Expires", None)
+    for name in SHARED_CACHE_HEADERS:
+        headers.pop(name, None)
+    for name in {k for k, _ in headers if k.lower().endswith(_TARGETED_CACHE_SUFFIX)}:
+        headers.pop(name, None)
     add_vary(headers, vary)
 
 
@@ -90,7 +99,7 @@ def add_vary(headers: Headers, names: Iterable[str]) -> None:
     names = list(names)
     if not names:
         return
-    current = parse_set_header(headers.get("Vary"))
+    current = parse_set_header(", ".join(headers.getlist("Vary")))
     if "*" in current:
         return
     for name in names:

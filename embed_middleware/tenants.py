@@ -42,7 +42,7 @@ class Tenant:
 
     ``claims`` always win over claims derived from the request (Chartio's ``env.ACCT_ID`` from the
     session can never be overridden by a query parameter). ``resources`` of None means the tenant
-    may embed any resource; otherwise only the names listed.
+    may embed any resource; otherwise only the names listed (and not the bare ``<JWT_TOKEN>``).
     """
 
     id: str
@@ -59,7 +59,9 @@ class Tenant:
             object.__setattr__(self, "resources", frozenset(self.resources))
 
     def may_embed(self, resource: str | None) -> bool:
-        return self.resources is None or resource is None or resource in self.resources
+        """A tenant limited to named resources gets no token for the bare, unnamed scope: a vendor
+        may read a token without a resource as one valid for every resource."""
+        return self.resources is None or resource in self.resources
 
 
 SyncResolver = Callable[[Request], "Tenant | None"]
@@ -118,8 +120,8 @@ class _NamedResolver:
         return f"<tenant resolver {self.describe}>"
 
 
-def _named(describe: str, resolve: SyncResolver, vary: tuple[str, ...], *, inline: bool) -> Resolver:
-    if inline:
+def _named(describe: str, resolve: SyncResolver, vary: tuple[str, ...], lookup: Lookup | None) -> Resolver:
+    if lookup is None or isinstance(lookup, Mapping):
 
         async def resolve_inline(request: Request) -> Tenant | None:
             return resolve(request)
@@ -131,12 +133,7 @@ def _named(describe: str, resolve: SyncResolver, vary: tuple[str, ...], *, inlin
 def _raw_id_resolver(
     describe: str, find: Callable[[Request], str | None], lookup: Lookup | None, vary: tuple[str, ...]
 ) -> Resolver:
-    return _named(
-        describe,
-        lambda request: _tenant_from(find(request), lookup),
-        vary,
-        inline=lookup is None or isinstance(lookup, Mapping),
-    )
+    return _named(describe, lambda request: _tenant_from(find(request), lookup), vary, lookup)
 
 
 def _is_async(resolver: object) -> bool:
@@ -219,14 +216,16 @@ def from_environ(
     (its session cookie, by default).
     """
 
+    if isinstance(vary, str):
+        raise ValueError(f"vary must be a list of header names, e.g. ['Cookie'], not {vary!r}")
+
     def resolve(request: Request) -> Tenant | None:
         value = request.environ.get(key)
         if isinstance(value, Tenant):
             return value
         return _tenant_from(value if isinstance(value, str) else None, lookup)
 
-    inline = lookup is None or isinstance(lookup, Mapping)
-    return _named(f"from environ[{key!r}]", resolve, tuple(vary), inline=inline)
+    return _named(f"from environ[{key!r}]", resolve, tuple(vary), lookup)
 
 
 def first_of(*resolvers: AnyResolver) -> Resolver:

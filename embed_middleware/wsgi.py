@@ -65,6 +65,8 @@ class _WSGIResponder:
         self._status_text = ""
         self._started = False
         self._declared_length: int | None = None
+        #: Body bytes counted against the declared length; a restart (exc_info) starts again.
+        self._consumed = 0
 
     def respond(self, app: WSGIApplication, environ: WSGIEnvironment) -> Iterable[bytes]:
         app_iter = app(environ, self._start_response)
@@ -72,7 +74,11 @@ class _WSGIResponder:
         if self._started and exchange.passes and not exchange.head_sent:
             # Not ours to rewrite: let the server have the app's iterable itself (sendfile and all).
             emission = exchange.head_now()
-            self._send_head(emission)
+            try:
+                self._send_head(emission)
+            except BaseException:
+                _close(app_iter)
+                raise
             if not exchange.failed:
                 return app_iter
             _close(app_iter)
@@ -101,6 +107,7 @@ class _WSGIResponder:
             raise ValueError(f"invalid WSGI status {status!r}") from None
         exchange.start(code, headers)
         self._declared_length = _declared_length(headers) if exchange.rewrites else None
+        self._consumed = 0
         return self._write
 
     def _write(self, data: bytes) -> None:
@@ -119,7 +126,6 @@ class _WSGIResponder:
 
     def _stream(self, app_iter: Iterable[bytes]) -> Iterator[bytes]:
         exchange = self._exchange
-        consumed = 0
         count = len(app_iter) if isinstance(app_iter, list | tuple) else None
         for index, chunk in enumerate(app_iter):
             if not self._started:
@@ -127,12 +133,13 @@ class _WSGIResponder:
             final = count is not None and index == count - 1
             declared = self._declared_length
             if declared is not None:
+                consumed = self._consumed
                 if consumed + len(chunk) >= declared:
                     if consumed + len(chunk) > declared:
                         logger.warning("the app sent more than its own Content-Length; the excess is dropped")
                     chunk = chunk[: declared - consumed]
                     final = True
-                consumed += len(chunk)
+                self._consumed = consumed + len(chunk)
             emission = exchange.body(chunk, final=final)
             self._send_head(emission)
             if emission.body:

@@ -146,13 +146,13 @@ def test_may_embed_only_listed_resources() -> None:
     assert not tenant.may_embed("salaries")
     assert not tenant.may_embed("TOP_AIRLINES")
     assert not tenant.may_embed("")
-    assert tenant.may_embed(None), "the bare placeholder names no resource"
+    assert not tenant.may_embed(None), "a token with no resource could read as one for every resource"
 
 
-def test_empty_resource_list_allows_no_named_resource() -> None:
+def test_empty_resource_list_allows_nothing() -> None:
     tenant = Tenant("acme", resources=frozenset())
     assert not tenant.may_embed("top_airlines")
-    assert tenant.may_embed(None)
+    assert not tenant.may_embed(None)
 
 
 # -- from_header ---------------------------------------------------------------------------------

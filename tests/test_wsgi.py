@@ -516,3 +516,86 @@ def test_flask_app_marks_its_tenant_while_handling() -> None:
     assert claims["sub"] == "globex" and claims["workspace_id"] == "ws-globex" and claims["resource"] == "top"
     assert response.headers["Content-Length"] == str(len(response.body))
     assert response.headers["Cache-Control"] == "private, no-store"
+
+
+# -- regressions found in review --------------------------------------------------------------
+
+
+def test_cdn_cache_headers_go_from_a_page_with_a_token() -> None:
+    cdn = [
+        ("CDN-Cache-Control", "max-age=600"),
+        ("Fastly-CDN-Cache-Control", "max-age=9"),
+        ("Surrogate-Control", "max-age=600"),
+        ("Edge-Control", "max-age=600"),
+    ]
+    app, _ = page_app(b"<JWT_TOKEN>", headers=cdn)
+    _status, headers, body = run(checked(app))
+    assert tokens_in(body)
+    names = {name.lower() for name, _ in headers}
+    assert not names & {"cdn-cache-control", "fastly-cdn-cache-control", "surrogate-control", "edge-control"}
+
+
+def test_every_vary_header_of_the_app_is_kept() -> None:
+    app, _ = page_app(b"<JWT_TOKEN>", headers=[("Vary", "Accept-Encoding"), ("Vary", "Origin")])
+    _status, headers, _body = run(checked(app))
+    assert [v for k, v in headers if k == "Vary"] == ["Accept-Encoding, Origin, Cookie"]
+
+
+def test_a_tenant_limited_to_named_resources_gets_no_bare_token() -> None:
+    tenant = Tenant("acme", resources=frozenset({"top"}))
+    app, _ = page_app(b"[<JWT_TOKEN>][<JWT_TOKEN:top>]", tenant=tenant)
+    body = TestApp(checked(app)).get("/").body
+    assert body.startswith(b"[][eyJ")
+    response = endpoint_app(tenant).get("/embed/token", status=404)
+    assert response.json == {"error": "unknown_resource"}
+
+
+def test_exc_info_restart_counts_the_new_body_from_zero() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        environ["embed.tenant"] = "acme"
+        start_response("200 OK", [("Content-Type", HTML), ("Content-Length", "100")])
+        yield b"<JWT_TOKEN:top_air"  # held back whole: no head has gone out yet
+        try:
+            raise RuntimeError("template blew up")
+        except RuntimeError:
+            error = b"<h1>Server Error</h1>"
+            start_response(
+                "500 Internal Server Error",
+                [("Content-Type", HTML), ("Content-Length", str(len(error)))],
+                sys.exc_info(),
+            )
+            yield error
+
+    status, headers, body = run(middleware(app))
+    assert status.startswith("500") and body == b"<h1>Server Error</h1>"
+    assert header(headers, "Content-Length") == str(len(body))
+
+
+def test_apps_iterable_is_closed_when_the_server_refuses_the_head() -> None:
+    app, made = page_app(b"{}", content_type="application/json")
+    from werkzeug.test import EnvironBuilder
+
+    def refusing_start_response(status: str, headers: list, exc_info: Any = None) -> Any:
+        raise ValueError("hop-by-hop header")
+
+    with pytest.raises(ValueError, match="hop-by-hop"):
+        middleware(app)(EnvironBuilder().get_environ(), refusing_start_response)
+    assert made[0].closed
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"vary": "Authorization"}, "vary must be a list"),
+        ({"header": {"name": "X-Embed Token\n"}}, "not a valid HTTP field name"),
+        ({"header": {"name": ""}}, "not a valid HTTP field name"),
+        ({"header": {"when": "yes"}}, "must be a callable"),
+        ({"header": {"resource": "a b"}}, "not a resource name"),
+    ],
+)
+def test_more_bad_options_fail_at_construction(options: dict[str, Any], message: str) -> None:
+    app, _ = page_app(b"")
+    with pytest.raises(ConfigurationError, match=message):
+        if "header" in options:
+            HeaderDelivery(**options["header"])
+        middleware(app, **options)
