@@ -46,7 +46,7 @@ STATE_KEY = "embed_tenant"
 class EmbedASGIMiddleware:
     """Rewrites token placeholders in the wrapped ASGI app's pages; options as in ``EmbedConfig``."""
 
-    def __init__(self, app: Any, **options: Any) -> None:
+    def __init__(self, app: Any, /, **options: Any) -> None:
         #: ASGI2 (double-callable) apps are accepted through asgiref's adapter.
         self.app: ASGIApp = guarantee_single_callable(app)
         #: Validated at construction: a bad option fails here, at start-up, not on a request.

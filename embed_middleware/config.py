@@ -50,9 +50,7 @@ class HeaderDelivery:
                 "HeaderDelivery.when must be a callable (request, status, headers) -> bool"
             )
         if self.resource is not None and not RESOURCE_NAME.fullmatch(self.resource):
-            raise ConfigurationError(
-                f"HeaderDelivery.resource {self.resource!r} is not a resource name"
-            )
+            raise ConfigurationError(f"HeaderDelivery.resource {self.resource!r} is not a resource name")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ name, 405 for other methods. Pages use it to refresh a token shortly before it e
 from __future__ import annotations
 
 import json
+import math
 
 from werkzeug.datastructures import Headers
 
@@ -47,6 +48,7 @@ def answer_token_request(exchange: Exchange, config: EmbedConfig, method: str) -
     payload = {
         "token": issued.token,
         "expires_at": issued.expires_at,
-        "expires_in": issued.expires_at - issued.issued_at,
+        # Seconds it is still good for, rounded down: iat is whole seconds, so never promise more.
+        "expires_in": max(0, issued.expires_at - math.ceil(exchange.issuer_clock())),
     }
     return _json(200, payload, config)

@@ -160,6 +160,9 @@ class Exchange:
         self._tokens[resource] = issued
         return issued
 
+    def issuer_clock(self) -> float:
+        return self._config.issuer.now()
+
     @property
     def minted(self) -> bool:
         return any(t is not None for t in self._tokens.values())

@@ -125,6 +125,10 @@ class TokenIssuer:
     def __repr__(self) -> str:
         return f"TokenIssuer(algorithm={self.algorithm!r}, ttl={self.ttl})"
 
+    def now(self) -> float:
+        """The issuer's clock (time.time unless a test passed another)."""
+        return self._clock()
+
     def claims_for(self, tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
         """The payload before signing: hook claims, then tenant claims over them, then ours."""
         derived = self._claims(tenant, resource, request)

@@ -33,7 +33,7 @@ logger = logging.getLogger("embed_middleware")
 class EmbedWSGIMiddleware:
     """Rewrites token placeholders in the wrapped app's pages; options as in ``EmbedConfig``."""
 
-    def __init__(self, app: WSGIApplication, **options: Any) -> None:
+    def __init__(self, app: WSGIApplication, /, **options: Any) -> None:
         self.app = app
         #: Validated at construction: a bad option fails here, at start-up, not on a request.
         self.config = EmbedConfig.from_options(**options)

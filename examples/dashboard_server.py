@@ -9,13 +9,20 @@ page can hand the URL to the browser: a user who edits it gets a 403, not anothe
 Every failure is a 403 with a machine-readable reason (``expired``, ``invalid``, ``out_of_scope``)
 so the demo's tests can tell the cases apart. The data is made up and fixed, so it is obvious at a
 glance whose chart is on screen.
+
+``GET /v0/pipes/<resource>.json?token=...`` serves the same rows as JSON in the shape of Tinybird's
+API endpoints (``meta``, ``data``, ``rows``, ``statistics``), for pages that fetch the data and draw
+it themselves, as in the Next.js guide. It is called cross-origin, so origins listed in
+``allowed_origins`` get ``Access-Control-Allow-Origin`` on its answers, 403s included (a page cannot
+read the status of a cross-origin answer without it, and needs the 403 to know to refresh).
 """
 
 from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +50,8 @@ class Chart:
 
     title: str
     unit: str
+    #: The name of the label column in the JSON rows (``{"airline": "KLM", "bookings": 960}``).
+    index: str = "label"
 
 
 @dataclass(frozen=True)
@@ -55,8 +64,8 @@ class TenantData:
 
 
 CHARTS: Mapping[str, Chart] = {
-    "top_airlines": Chart("Top airlines by bookings", "bookings"),
-    "bookings_by_day": Chart("Bookings by day of week", "bookings"),
+    "top_airlines": Chart("Top airlines by bookings", "bookings", index="airline"),
+    "bookings_by_day": Chart("Bookings by day of week", "bookings", index="day"),
 }
 
 #: Deliberately disjoint: no airline, number or colour is shared, so a mix-up cannot go unnoticed.
@@ -162,6 +171,19 @@ def render_chart(tenant_id: str, resource: str) -> str:
     )
 
 
+def pipe_rows(tenant_id: str, resource: str) -> dict[str, Any]:
+    """``tenant_id``'s rows of one chart, shaped like a Tinybird API endpoint's JSON answer."""
+    started = time.perf_counter()
+    chart = CHARTS[resource]
+    rows = [{chart.index: label, chart.unit: value} for label, value in TENANTS[tenant_id].series[resource]]
+    return {
+        "meta": [{"name": chart.index, "type": "String"}, {"name": chart.unit, "type": "UInt64"}],
+        "data": rows,
+        "rows": len(rows),
+        "statistics": {"elapsed": time.perf_counter() - started, "rows_read": len(rows)},
+    }
+
+
 def _bar_chart(
     title: str,
     rows: Iterable[tuple[str, int]],
@@ -208,11 +230,19 @@ class DashboardServer:
         *,
         workspace_id: str = WORKSPACE_ID,
         frame_ancestors: str = DEFAULT_FRAME_ANCESTORS,
+        allowed_origins: Collection[str] = (),
     ) -> None:
         self._key = signing_key
         self._workspace_id = workspace_id
         self._frame_ancestors = frame_ancestors
-        self._routes = Map([Rule("/embed/<resource>", endpoint="embed", methods=["GET"])])
+        #: Exact origins (``http://127.0.0.1:5162``) whose pages may read the JSON endpoint.
+        self._allowed_origins = frozenset(allowed_origins)
+        self._routes = Map(
+            [
+                Rule("/embed/<resource>", endpoint="embed", methods=["GET"]),
+                Rule("/v0/pipes/<resource>.json", endpoint="pipe", methods=["GET"]),
+            ]
+        )
 
     def __repr__(self) -> str:  # the key stays out of reprs and tracebacks
         return f"DashboardServer(workspace_id={self._workspace_id!r})"
@@ -220,8 +250,11 @@ class DashboardServer:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
         try:
-            _, values = self._routes.bind_to_environ(environ).match()
-            response = self._embed(request, str(values["resource"]))
+            endpoint, values = self._routes.bind_to_environ(environ).match()
+            if endpoint == "pipe":
+                response = self._pipe(request, str(values["resource"]))
+            else:
+                response = self._embed(request, str(values["resource"]))
         except Rejected as rejected:
             response = _json(403, {"error": rejected.reason})
         except MethodNotAllowed as error:
@@ -235,7 +268,16 @@ class DashboardServer:
         response.headers["X-Content-Type-Options"] = "nosniff"
         # The token is in this page's URL: never send it on to anything the page links to.
         response.headers["Referrer-Policy"] = "no-referrer"
+        if request.path.startswith("/v0/"):
+            self._allow_origin(request, response)
         return response(environ, start_response)
+
+    def _allow_origin(self, request: Request, response: Response) -> None:
+        """CORS for the JSON endpoint: only listed origins, and never with credentials."""
+        response.vary.add("Origin")
+        origin = request.headers.get("Origin")
+        if origin is not None and origin in self._allowed_origins:
+            response.headers["Access-Control-Allow-Origin"] = origin
 
     def _embed(self, request: Request, resource: str) -> Response:
         # The token first: an unauthenticated caller learns nothing, not even which charts exist.
@@ -248,6 +290,12 @@ class DashboardServer:
         )
         return response
 
+    def _pipe(self, request: Request, resource: str) -> Response:
+        tenant = verify(request.args.get("token"), resource, self._key, self._workspace_id)
+        if resource not in CHARTS:
+            raise NotFound()
+        return _json(200, pipe_rows(tenant, resource))
 
-def _json(status: int, payload: Mapping[str, str]) -> Response:
+
+def _json(status: int, payload: Mapping[str, Any]) -> Response:
     return Response(json.dumps(payload), status=status, content_type="application/json")
