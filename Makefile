@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo refresh-demo test bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m examples.demo
 
+## Run the FastAPI refresh example (token header + endpoint + refresh in plain JavaScript).
+refresh-demo: $(STAMP)
+	$(BIN)/python -m examples.refresh_demo --ttl 20
+
 ## Run the whole test suite, ruff and mypy.
 test: $(STAMP)
 	$(BIN)/ruff check embed_middleware tests examples benchmarks
@@ -24,8 +28,18 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
-## Print the benchmark table (ratios measured side by side in one run).
+## Print the benchmark table (ratios measured side by side in one run). The end-to-end rows need
+## wrk: installed here with apt-get when missing and running as root, otherwise they print "skipped".
 bench: $(STAMP)
+	@if ! command -v wrk >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "bench: wrk not found; installing it with apt-get (for the end-to-end rows)"; \
+	    (apt-get update -qq && apt-get install -y -qq wrk >/dev/null) \
+	      || echo "bench: could not install wrk; the end-to-end rows will be skipped"; \
+	  else \
+	    echo "bench: wrk not found; the end-to-end rows will be skipped (install it: sudo apt-get install wrk)"; \
+	  fi; \
+	fi
 	$(BIN)/python -m benchmarks
 
 clean:
