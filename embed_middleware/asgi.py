@@ -62,7 +62,7 @@ class EmbedASGIMiddleware:
         if self.config.token_endpoint is not None and _app_path(scope) == self.config.token_endpoint:
             await _ASGIResponder(exchange, self.config, send, self._warnings).answer_endpoint(method)
             return
-        responder = _ASGIResponder(exchange, self.config, send, self._warnings)
+        responder = _ASGIResponder(exchange, self.config, send, self._warnings, method)
         await self.app(scope, receive, responder.send)
         await responder.finish()
 
@@ -70,20 +70,33 @@ class EmbedASGIMiddleware:
 class _ASGIResponder:
     """One response's message bookkeeping around its ``Exchange``."""
 
-    def __init__(self, exchange: Exchange, config: EmbedConfig, send: Send, warnings: _WarnOnce) -> None:
+    def __init__(
+        self, exchange: Exchange, config: EmbedConfig, send: Send, warnings: _WarnOnce, method: str = "GET"
+    ) -> None:
         self._exchange = exchange
         self._config = config
         self._send = send
         self._warnings = warnings
+        self._method = method
         self._start: Message | None = None
+        #: The response is not ours (JSON, files…): every message goes on exactly as the app sent it.
+        self._untouched = False
 
     async def send(self, message: Message) -> None:
+        if self._untouched:
+            await self._send(message)
+            return
         kind = message["type"]
         exchange = self._exchange
         if kind == "http.response.start":
             self._start = message
+            status = int(message["status"])
+            if self._leaves_untouched(status, message.get("headers", ())):
+                self._untouched = True
+                await self._send(message)
+                return
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", ())]
-            exchange.start(int(message["status"]), headers)
+            exchange.start(status, headers)
         elif kind == "http.response.body":
             if exchange.failed:
                 return
@@ -117,6 +130,16 @@ class _ASGIResponder:
             await self._send(message)
         else:
             await self._send(message)
+
+    def _leaves_untouched(self, status: int, raw_headers: Any) -> bool:
+        content_type = content_encoding = None
+        for name, value in raw_headers:
+            lowered = name.lower()
+            if lowered == b"content-type":
+                content_type = value.decode("latin-1")
+            elif lowered == b"content-encoding":
+                content_encoding = value.decode("latin-1")
+        return self._config.leaves_untouched(self._method, status, content_type, content_encoding)
 
     async def _settle_or_fail(self, chunk: bytes = b"", *, final: bool = True) -> bool:
         """Resolve the tenant if the next step may need it; on failure send the clean 500 instead."""
@@ -155,7 +178,7 @@ class _ASGIResponder:
     async def finish(self) -> None:
         """The app returned: if it never ended its body, end it, so held-back bytes are not lost."""
         exchange = self._exchange
-        if self._start is not None and not exchange.done and not exchange.failed:
+        if self._start is not None and not self._untouched and not exchange.done and not exchange.failed:
             logger.warning("the app returned without finishing its response body; finishing it")
             await self._feed(b"", more=False)
 

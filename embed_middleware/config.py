@@ -11,7 +11,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request
 
 from .errors import ConfigurationError
-from .policy import DEFAULT_CONTENT_TYPES, ResponsePolicy
+from .policy import DEFAULT_CONTENT_TYPES, UNTOUCHED, ResponsePolicy
 from .rewrite import DEFAULT_MAX_RESOURCE_LENGTH, DEFAULT_PLACEHOLDER, RESOURCE_NAME, PlaceholderSyntax
 from .tenants import AnyResolver, AsyncResolver, SyncResolver, as_async, as_sync, vary_of
 from .tokens import TokenIssuer
@@ -118,3 +118,15 @@ class EmbedConfig:
             token_endpoint=token_endpoint,
             vary=tuple(vary) if vary is not None else vary_of(resolver),
         )
+
+    def leaves_untouched(
+        self, method: str, status: int, content_type: str | None, content_encoding: str | None
+    ) -> bool:
+        """Whether a response reaches the client exactly as the app wrote it, head and body.
+
+        Adapters ask this from the raw status and two header values, before building anything:
+        such a response (JSON, files, SSE…) costs one dictionary-free check and nothing more.
+        """
+        if self.header is not None:
+            return False
+        return self.policy.skip_reason(method, status, content_type, content_encoding) in UNTOUCHED

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
@@ -35,6 +34,7 @@ from .tokens import IssuedToken
 logger = logging.getLogger("embed_middleware")
 
 _UNRESOLVED = object()
+RESOLVER_RAISED = "the tenant resolver raised"
 
 
 @dataclass(frozen=True)
@@ -116,16 +116,20 @@ class Exchange:
     def tenant(self) -> Tenant | None:
         """The request's tenant, resolved on first use (after the app had its chance to mark it)."""
         if self._tenant is _UNRESOLVED:
-            with _resolver_failures():
+            try:
                 found = self._config.resolve_sync(self.request)
+            except Exception as error:
+                raise TokenIssueError(RESOLVER_RAISED) from error
             self.settle_tenant(found)
         return self._tenant  # type: ignore[return-value]
 
     async def settle_tenant_async(self) -> None:
         """Await the resolver (ASGI), so the exchange never calls it on the event loop later."""
         if self._tenant is _UNRESOLVED:
-            with _resolver_failures():
+            try:
                 found = await self._config.resolve_async(self.request)
+            except Exception as error:
+                raise TokenIssueError(RESOLVER_RAISED) from error
             self.settle_tenant(found)
 
     @property
@@ -175,7 +179,9 @@ class Exchange:
             raise RuntimeError("the response head was already sent")
         self._status = status
         self._headers = Headers(list(headers))
-        skip = self._config.policy.skip_reason(self._method, status, self._headers)
+        skip = self._config.policy.skip_reason(
+            self._method, status, self._headers.get("Content-Type"), self._headers.get("Content-Encoding")
+        )
         if skip is Skip.ENCODED:
             self._warnings.warn(
                 "encoded",
@@ -304,14 +310,6 @@ class Exchange:
             logger.error("could not issue an embed token mid-stream; placeholder left empty", exc_info=True)
             return b""
         return issued.token.encode("ascii") if issued is not None else b""
-
-
-@contextmanager
-def _resolver_failures() -> Iterator[None]:
-    try:
-        yield
-    except Exception as error:
-        raise TokenIssueError("the tenant resolver raised") from error
 
 
 def own_response(

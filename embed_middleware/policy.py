@@ -7,8 +7,9 @@ ASGI cannot drift. Every rule has a named reason, because the rules are security
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from werkzeug.datastructures import Headers
 from werkzeug.http import parse_options_header, parse_set_header
@@ -25,6 +26,8 @@ SHARED_CACHE_HEADERS = ("Surrogate-Control", "Edge-Control")
 _TARGETED_CACHE_SUFFIX = "cdn-cache-control"
 #: The body changed, so validators computed by the app over the old body would lie (RFC 9110 8.8).
 BODY_VALIDATORS = ("ETag", "Last-Modified", "Content-MD5", "Digest", "Repr-Digest")
+_BODY_FIELDS = frozenset(n.lower() for n in (*BODY_VALIDATORS, "Content-Length"))
+_CACHE_FIELDS = frozenset(n.lower() for n in (*SHARED_CACHE_HEADERS, "Expires"))
 
 
 class Skip(enum.Enum):
@@ -56,42 +59,62 @@ class ResponsePolicy:
             raise ValueError("content_types must be a non-empty collection of media types")
         return cls(frozenset(t.strip().lower() for t in content_types))
 
-    def skip_reason(self, method: str, status: int, headers: Headers) -> Skip | None:
-        """None when the response body should be rewritten, else why not."""
+    def skip_reason(
+        self, method: str, status: int, content_type: str | None, content_encoding: str | None
+    ) -> Skip | None:
+        """None when the response body should be rewritten, else why not.
+
+        Takes the two header values rather than all headers, so an adapter can decide from the raw
+        message before building anything (the passthrough path is the hot one).
+        """
         if status < 200 or status in (204, 304):
             return Skip.NO_BODY_STATUS
         if status == 206:
             return Skip.PARTIAL_CONTENT
-        media_type = parse_options_header(headers.get("Content-Type", ""))[0].lower()
+        media_type = _media_type(content_type or "")
         if media_type == "text/event-stream":
             return Skip.EVENT_STREAM
         if media_type not in self.content_types:
             return Skip.CONTENT_TYPE
-        if headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity"):
+        if content_encoding and content_encoding.strip().lower() != "identity":
             return Skip.ENCODED
         if method == "HEAD":
             return Skip.HEAD
         return None
 
 
+#: Responses whose head and body reach the client exactly as the app wrote them (no warning to
+#: log, no HEAD edits): when no header token is configured either, adapters skip the exchange.
+UNTOUCHED = frozenset({Skip.NO_BODY_STATUS, Skip.PARTIAL_CONTENT, Skip.EVENT_STREAM, Skip.CONTENT_TYPE})
+
+
+@lru_cache(maxsize=256)
+def _media_type(content_type: str) -> str:
+    """An app sends few distinct Content-Type values: parse each once."""
+    return parse_options_header(content_type)[0].lower()
+
+
+def _drop(headers: Headers, unwanted: Callable[[str], bool]) -> None:
+    """Removes every field whose lowercase name is ``unwanted``, in one scan, raising nothing."""
+    for present in {k for k, _ in headers if unwanted(k.lower())}:
+        headers.remove(present)
+
+
+def _shared_cache_field(name: str) -> bool:
+    return name in _CACHE_FIELDS or name.endswith(_TARGETED_CACHE_SUFFIX)
+
+
 def mark_body_changed(headers: Headers, content_length: int | None) -> None:
     """The app's length and validators described a body we changed (or may still change)."""
-    for name in BODY_VALIDATORS:
-        headers.pop(name, None)
-    if content_length is None:
-        headers.pop("Content-Length", None)
-    else:
+    _drop(headers, _BODY_FIELDS.__contains__)
+    if content_length is not None:
         headers["Content-Length"] = str(content_length)
 
 
 def mark_carries_token(headers: Headers, vary: Iterable[str]) -> None:
     """No cache may keep this response, and whatever the tenant came from varies it."""
     headers["Cache-Control"] = NO_STORE
-    headers.pop("Expires", None)
-    for name in SHARED_CACHE_HEADERS:
-        headers.pop(name, None)
-    for name in {k for k, _ in headers if k.lower().endswith(_TARGETED_CACHE_SUFFIX)}:
-        headers.pop(name, None)
+    _drop(headers, _shared_cache_field)
     add_vary(headers, vary)
 
 

@@ -52,15 +52,21 @@ class EmbedWSGIMiddleware:
             assert emission.head is not None
             start_response(status_line(emission.head.status), emission.head.headers)
             return [] if method == "HEAD" else [emission.body]
-        return _WSGIResponder(exchange, start_response).respond(self.app, environ)
+        return _WSGIResponder(exchange, self.config, method, start_response).respond(self.app, environ)
 
 
 class _WSGIResponder:
     """One request's PEP 3333 bookkeeping around its ``Exchange``."""
 
-    def __init__(self, exchange: Exchange, start_response: StartResponse) -> None:
+    def __init__(
+        self, exchange: Exchange, config: EmbedConfig, method: str, start_response: StartResponse
+    ) -> None:
         self._exchange = exchange
+        self._config = config
+        self._method = method
         self._upstream = start_response
+        #: The response is not ours (JSON, files…): the server gets the app's calls and iterable as-is.
+        self._untouched = False
         self._upstream_write: Any = None
         self._status_text = ""
         self._started = False
@@ -70,6 +76,8 @@ class _WSGIResponder:
 
     def respond(self, app: WSGIApplication, environ: WSGIEnvironment) -> Iterable[bytes]:
         app_iter = app(environ, self._start_response)
+        if self._untouched:
+            return app_iter
         exchange = self._exchange
         if self._started and exchange.passes and not exchange.head_sent:
             # Not ours to rewrite: let the server have the app's iterable itself (sendfile and all).
@@ -88,6 +96,8 @@ class _WSGIResponder:
     def _start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
     ) -> Any:
+        if self._untouched:
+            return self._upstream(status, headers, exc_info)
         exchange = self._exchange
         if exc_info is not None and exc_info[0] is not None:
             try:
@@ -99,16 +109,30 @@ class _WSGIResponder:
                 exc_info = None
         elif self._started:
             raise AssertionError("start_response called a second time without exc_info (PEP 3333)")
+        first_call = not self._started
         self._started = True
         self._status_text = status
         try:
             code = int(status.split(" ", 1)[0])
         except ValueError:
             raise ValueError(f"invalid WSGI status {status!r}") from None
+        if first_call and self._leaves_untouched(code, headers):
+            self._untouched = True
+            return self._upstream(status, headers)
         exchange.start(code, headers)
         self._declared_length = _declared_length(headers) if exchange.rewrites else None
         self._consumed = 0
         return self._write
+
+    def _leaves_untouched(self, status: int, headers: list[tuple[str, str]]) -> bool:
+        content_type = content_encoding = None
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == "content-type":
+                content_type = value
+            elif lowered == "content-encoding":
+                content_encoding = value
+        return self._config.leaves_untouched(self._method, status, content_type, content_encoding)
 
     def _write(self, data: bytes) -> None:
         """The legacy ``write()`` callable: its bytes must reach the server before it returns."""
@@ -130,6 +154,9 @@ class _WSGIResponder:
         for index, chunk in enumerate(app_iter):
             if not self._started:
                 raise AssertionError("the app yielded body bytes before calling start_response")
+            if self._untouched:  # start_response came lazily, during the first iteration
+                yield chunk
+                continue
             final = count is not None and index == count - 1
             declared = self._declared_length
             if declared is not None:

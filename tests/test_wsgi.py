@@ -581,9 +581,14 @@ def test_apps_iterable_is_closed_when_the_server_refuses_the_head() -> None:
     def refusing_start_response(status: str, headers: list, exc_info: Any = None) -> Any:
         raise ValueError("hop-by-hop header")
 
+    # With a header token the middleware sends the head itself, after the app returned its iterable.
+    with pytest.raises(ValueError, match="hop-by-hop"):
+        middleware(app, header=HeaderDelivery())(EnvironBuilder().get_environ(), refusing_start_response)
+    assert made[0].closed
+    # Without one, the JSON response is not the middleware's: the app meets the server's refusal itself.
     with pytest.raises(ValueError, match="hop-by-hop"):
         middleware(app)(EnvironBuilder().get_environ(), refusing_start_response)
-    assert made[0].closed
+    assert len(made) == 1, "the app never got as far as making its iterable"
 
 
 @pytest.mark.parametrize(
