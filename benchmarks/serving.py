@@ -58,11 +58,17 @@ class Scenario:
     label: str
     path: str
     target: float
+    #: The servers compared: the floor first, then the wrapped app.
+    sides: tuple[str, str] = ("raw", "wrapped")
 
+
+FASTAPI = ("fastapi_raw", "fastapi_wrapped")
 
 SCENARIOS = (
     Scenario("page", "e2e 2 KB HTML page, 1 placeholder", PAGE_PATH, 0.85),
     Scenario("json", "e2e JSON passed through", JSON_PATH, 0.97),
+    Scenario("fastapi-page", "e2e FastAPI HTML page, 1 placeholder", PAGE_PATH, 0.85, FASTAPI),
+    Scenario("fastapi-json", "e2e FastAPI JSON passed through", JSON_PATH, 0.97, FASTAPI),
 )
 
 
@@ -197,7 +203,7 @@ def servers() -> Iterator[dict[str, Server]]:
     started: list[Server] = []
     with tempfile.TemporaryDirectory(prefix="embed-bench-") as logs:
         try:
-            for app in ("raw", "wrapped"):
+            for app in ("raw", "wrapped", *FASTAPI):
                 started.append(Server(app, Path(logs) / f"{app}.log"))
             for server in started:
                 server.wait_ready()
@@ -269,13 +275,14 @@ class Rounds:
 
 def measure(scenario: Scenario, pair: dict[str, Server], settings: Settings) -> Rounds:
     """Warm-up, then ``rounds`` runs per side, alternately first."""
-    for side in ("raw", "wrapped"):
+    floor, ours = scenario.sides
+    for side in scenario.sides:
         wrk(pair[side].url(scenario.path), settings.warmup_seconds)
-    results: dict[str, list[WrkResult]] = {"raw": [], "wrapped": []}
+    results: dict[str, list[WrkResult]] = {floor: [], ours: []}
     for index in range(settings.rounds):
-        for side in ("raw", "wrapped") if index % 2 == 0 else ("wrapped", "raw"):
+        for side in (floor, ours) if index % 2 == 0 else (ours, floor):
             results[side].append(wrk(pair[side].url(scenario.path), settings.seconds))
-    return Rounds(tuple(results["raw"]), tuple(results["wrapped"]))
+    return Rounds(tuple(results[floor]), tuple(results[ours]))
 
 
 def _median(results: Sequence[WrkResult], field: str) -> float:
@@ -321,6 +328,7 @@ def run(*, quick: bool) -> tuple[list[Row], list[str]]:
     errors = 0
     with servers() as pair:
         verify(pair["raw"], pair["wrapped"])
+        verify(pair["fastapi_raw"], pair["fastapi_wrapped"])
         for scenario in SCENARIOS:
             rounds = measure(scenario, pair, settings)
             rows += rows_for(scenario, rounds)

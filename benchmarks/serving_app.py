@@ -9,6 +9,9 @@ a framework, so that the wrapped/raw ratio shows the middleware's cost undiluted
 * ``/data``: a small JSON document, which the middleware must hand on untouched.
 * anything else: 404, plain text.
 
+``fastapi_raw``/``fastapi_wrapped`` serve the same two routes from a FastAPI app, the kind of app
+the middleware is actually put in front of.
+
 ``lifespan`` is answered, so uvicorn starts without complaint; the middleware passes it through.
 """
 
@@ -17,6 +20,8 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from fastapi import FastAPI, Request, Response
 
 from embed_middleware import EmbedASGIMiddleware, TokenIssuer, from_environ
 
@@ -90,3 +95,25 @@ async def raw(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 wrapped = EmbedASGIMiddleware(raw, issuer=TokenIssuer(SIGNING_KEY), resolver=from_environ())
+
+
+def _fastapi_app(*, embed: bool) -> Any:
+    """The same two routes as a FastAPI app: what a real user's app costs per request."""
+    app = FastAPI()
+
+    @app.get(PAGE_PATH)
+    async def page(request: Request) -> Response:
+        request.state.embed_tenant = TENANT
+        return Response(PAGE, media_type="text/html; charset=utf-8")
+
+    @app.get(JSON_PATH)
+    async def data() -> Response:
+        return Response(JSON_BODY, media_type="application/json")
+
+    if embed:
+        app.add_middleware(EmbedASGIMiddleware, issuer=TokenIssuer(SIGNING_KEY), resolver=from_environ())
+    return app
+
+
+fastapi_raw = _fastapi_app(embed=False)
+fastapi_wrapped = _fastapi_app(embed=True)

@@ -122,7 +122,11 @@ def add_vary(headers: Headers, names: Iterable[str]) -> None:
     names = list(names)
     if not names:
         return
-    current = parse_set_header(", ".join(headers.getlist("Vary")))
+    present = headers.getlist("Vary")
+    if not present:  # the usual case: nothing to merge with
+        headers["Vary"] = ", ".join(dict.fromkeys(names))
+        return
+    current = parse_set_header(", ".join(present))
     if "*" in current:
         return
     for name in names:
