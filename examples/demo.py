@@ -150,10 +150,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as error:
         print(f"demo: {error}", file=sys.stderr)
         return 2
+    return serve_until_stopped(
+        demo.stop,
+        [
+            f"Dashboard server (stands in for Tinybird): {demo.dashboard_url}/embed/<resource>?token=...",
+            f"Signing key: {key_origin} (shared by both servers, never printed)",
+            f"Open {demo.host_url}/ and log in as acme or globex",
+        ],
+    )
+
+
+def serve_until_stopped(stop: Callable[[], None], banner: Sequence[str]) -> int:
+    """Prints the banner, then waits for Ctrl-C or SIGTERM and stops the servers either way."""
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    print(f"Dashboard server (stands in for Tinybird): {demo.dashboard_url}/embed/<resource>?token=...")
-    print(f"Signing key: {key_origin} (shared by both servers, never printed)")
-    print(f"Open {demo.host_url}/ and log in as acme or globex")
+    for line in banner:
+        print(line)
     print("Ctrl-C stops both servers.", flush=True)
     try:
         while True:
@@ -161,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nstopping", file=sys.stderr)
     finally:
-        demo.stop()
+        stop()
     return 0
 
 

@@ -18,7 +18,6 @@ import argparse
 import logging
 import os
 import secrets
-import signal
 import socket
 import sys
 import threading
@@ -33,7 +32,7 @@ from asgiref.wsgi import WsgiToAsgi
 from embed_middleware import ConfigurationError
 
 from .dashboard_server import DashboardServer
-from .demo import BIND, KEY_ENV, _port, _stop_on_sigterm, redact
+from .demo import BIND, KEY_ENV, _port, redact, serve_until_stopped
 from .fastapi_app import create_app
 
 DEFAULT_HOST_PORT = 5162
@@ -217,20 +216,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         print(f"refresh demo: cannot listen: {error}", file=sys.stderr)
         return 1
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    print(f"Dashboard server (stands in for Tinybird): {demo.dashboard_url}/v0/pipes/<pipe>.json?token=...")
-    print(f"Signing key: {key_origin} (shared by both servers, never printed)")
-    print(f"Tokens live {args.ttl} s; the page refreshes them shortly before they expire.")
-    print(f"Open {demo.host_url}/ and log in as acme or globex")
-    print("Ctrl-C stops both servers.", flush=True)
-    try:
-        while True:
-            threading.Event().wait(3600)
-    except KeyboardInterrupt:
-        print("\nstopping", file=sys.stderr)
-    finally:
-        demo.stop()
-    return 0
+    return serve_until_stopped(
+        demo.stop,
+        [
+            f"Dashboard server (stands in for Tinybird): {demo.dashboard_url}/v0/pipes/<pipe>.json?token=...",
+            f"Signing key: {key_origin} (shared by both servers, never printed)",
+            f"Tokens live {args.ttl} s; the page refreshes them shortly before they expire.",
+            f"Open {demo.host_url}/ and log in as acme or globex",
+        ],
+    )
 
 
 if __name__ == "__main__":

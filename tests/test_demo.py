@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import html
-import http.cookiejar
 import json
 import re
 import secrets
@@ -18,12 +17,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from email.message import Message
-from typing import Any
 
 import jwt
 import pytest
+from http_client import Browser, Reply
 
 from examples.dashboard_server import WORKSPACE_ID
 from examples.demo import RunningDemo, redact, start_demo
@@ -36,39 +33,6 @@ OWN_ROWS = {
     "globex": {"top_airlines": "Delta", "bookings_by_day": 'data-label="Sat" data-value="180"'},
 }
 IFRAME_SRC = re.compile(r"<iframe\b[^>]*?\bsrc=\"([^\"]*)\"")
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    url: str
-    headers: Message
-    body: str
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class Browser:
-    """``urllib`` with a cookie jar; error statuses are returned, not raised."""
-
-    def __init__(self) -> None:
-        cookies = urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-        self.opener = urllib.request.build_opener(cookies)
-
-    def get(self, url: str) -> Reply:
-        return self._open(urllib.request.Request(url))
-
-    def post(self, url: str, form: dict[str, str]) -> Reply:
-        return self._open(urllib.request.Request(url, data=urllib.parse.urlencode(form).encode()))
-
-    def _open(self, request: urllib.request.Request) -> Reply:
-        try:
-            with self.opener.open(request, timeout=10) as response:
-                return Reply(response.status, response.url, response.headers, response.read().decode())
-        except urllib.error.HTTPError as error:
-            with error:
-                return Reply(error.code, error.url, error.headers, error.read().decode())
 
 
 @pytest.fixture(scope="module")

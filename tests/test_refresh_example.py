@@ -9,7 +9,6 @@ page's own script also runs, against the same servers, with a minimal stand-in f
 from __future__ import annotations
 
 import base64
-import http.cookiejar
 import json
 import logging
 import re
@@ -21,12 +20,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from email.message import Message
 from typing import Any
 
 import jwt
 import pytest
+from http_client import Browser, Reply
 from itsdangerous import TimestampSigner
 
 from examples.dashboard_server import WORKSPACE_ID
@@ -42,39 +40,6 @@ AIRLINES = {
 }
 PIPE = "/v0/pipes/top_airlines.json"
 JWT_TEXT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    url: str
-    headers: Message
-    body: str
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class Browser:
-    """``urllib`` with a cookie jar; error statuses are returned, not raised."""
-
-    def __init__(self) -> None:
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
-
-    def get(self, url: str, headers: dict[str, str] | None = None) -> Reply:
-        return self._open(urllib.request.Request(url, headers=headers or {}))
-
-    def post(self, url: str, form: dict[str, str]) -> Reply:
-        return self._open(urllib.request.Request(url, data=urllib.parse.urlencode(form).encode()))
-
-    def _open(self, request: urllib.request.Request) -> Reply:
-        try:
-            with self.opener.open(request, timeout=10) as response:
-                return Reply(response.status, response.url, response.headers, response.read().decode())
-        except urllib.error.HTTPError as error:
-            with error:
-                return Reply(error.code, error.url, error.headers, error.read().decode())
 
 
 @pytest.fixture(scope="module")
