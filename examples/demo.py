@@ -119,19 +119,26 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m examples.demo", description="The embed demo: host app and dashboard server."
     )
+    add_port_arguments(parser, "the host app", DEFAULT_HOST_PORT, DEFAULT_DASHBOARD_PORT)
+    return parser.parse_args(argv)
+
+
+def add_port_arguments(
+    parser: argparse.ArgumentParser, host_name: str, host_port: int, dashboard_port: int
+) -> None:
+    """``--port`` and ``--dashboard-port``, defaulting to DEMO_HOST_PORT / DEMO_DASHBOARD_PORT."""
     parser.add_argument(
         "--port",
         type=_port,
-        default=os.environ.get("DEMO_HOST_PORT", DEFAULT_HOST_PORT),
-        help="the host app's port (env DEMO_HOST_PORT, default %(default)s)",
+        default=os.environ.get("DEMO_HOST_PORT", host_port),
+        help=f"{host_name}'s port (env DEMO_HOST_PORT, default %(default)s)",
     )
     parser.add_argument(
         "--dashboard-port",
         type=_port,
-        default=os.environ.get("DEMO_DASHBOARD_PORT", DEFAULT_DASHBOARD_PORT),
+        default=os.environ.get("DEMO_DASHBOARD_PORT", dashboard_port),
         help="the dashboard server's port (env DEMO_DASHBOARD_PORT, default %(default)s)",
     )
-    return parser.parse_args(argv)
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:

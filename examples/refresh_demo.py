@@ -32,7 +32,7 @@ from asgiref.wsgi import WsgiToAsgi
 from embed_middleware import ConfigurationError
 
 from .dashboard_server import DashboardServer
-from .demo import BIND, KEY_ENV, _port, redact, serve_until_stopped
+from .demo import BIND, KEY_ENV, add_port_arguments, redact, serve_until_stopped
 from .fastapi_app import create_app
 
 DEFAULT_HOST_PORT = 5162
@@ -171,18 +171,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m examples.refresh_demo",
         description="The FastAPI embed demo: a page that refreshes its token, and the dashboard server.",
     )
-    parser.add_argument(
-        "--port",
-        type=_port,
-        default=os.environ.get("DEMO_HOST_PORT", DEFAULT_HOST_PORT),
-        help="the FastAPI app's port (env DEMO_HOST_PORT, default %(default)s)",
-    )
-    parser.add_argument(
-        "--dashboard-port",
-        type=_port,
-        default=os.environ.get("DEMO_DASHBOARD_PORT", DEFAULT_DASHBOARD_PORT),
-        help="the dashboard server's port (env DEMO_DASHBOARD_PORT, default %(default)s)",
-    )
+    add_port_arguments(parser, "the FastAPI app", DEFAULT_HOST_PORT, DEFAULT_DASHBOARD_PORT)
     parser.add_argument(
         "--ttl",
         type=_ttl,
