@@ -13,3 +13,11 @@ class TokenIssueError(RuntimeError):
     The middleware answers such a request with a clean 500 (before any header is sent) and logs the
     original exception as the cause; the message never contains a token or a key.
     """
+
+
+class RevocationStoreError(RuntimeError):
+    """The revocation store could not be read or written (e.g. Redis is down).
+
+    Verifiers treat it as a rejection (fail closed): a token is never accepted because the list of
+    revoked tenants could not be checked.
+    """
