@@ -26,7 +26,7 @@ from asgiref.wsgi import WsgiToAsgiInstance
 from werkzeug.wrappers import Request
 
 from .config import EmbedConfig
-from .endpoint import answer_token_request
+from .endpoint import answer_jwks_request, answer_token_request
 from .errors import TokenIssueError
 from .exchange import Emission, Exchange, _WarnOnce
 from .tenants import ENVIRON_KEY
@@ -59,9 +59,17 @@ class EmbedASGIMiddleware:
             return
         method = str(scope.get("method", "GET")).upper()
         exchange = Exchange(self.config, method, lambda: request_from_scope(scope), self._warnings)
-        if self.config.token_endpoint is not None and _app_path(scope) == self.config.token_endpoint:
-            await _ASGIResponder(exchange, self.config, send, self._warnings).answer_endpoint(method)
-            return
+        if self.config.token_endpoint is not None or self.config.jwks_path is not None:
+            path = _app_path(scope)
+            if path == self.config.token_endpoint:
+                await _ASGIResponder(exchange, self.config, send, self._warnings).answer_endpoint(method)
+                return
+            if path == self.config.jwks_path:
+                emission = answer_jwks_request(self.config, method)
+                if method == "HEAD":
+                    emission = Emission(emission.head, b"", True)
+                await _ASGIResponder(exchange, self.config, send, self._warnings).emit_own(emission)
+                return
         responder = _ASGIResponder(exchange, self.config, send, self._warnings, method)
         await self.app(scope, receive, responder.send)
         await responder.finish()
@@ -181,6 +189,9 @@ class _ASGIResponder:
         if self._start is not None and not self._untouched and not exchange.done and not exchange.failed:
             logger.warning("the app returned without finishing its response body; finishing it")
             await self._feed(b"", more=False)
+
+    async def emit_own(self, emission: Emission) -> None:
+        await self._emit(emission, more=False)
 
     async def answer_endpoint(self, method: str) -> None:
         exchange = self._exchange

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Request
 from .errors import ConfigurationError
 from .policy import DEFAULT_CONTENT_TYPES, UNTOUCHED, ResponsePolicy
 from .rewrite import DEFAULT_MAX_RESOURCE_LENGTH, DEFAULT_PLACEHOLDER, RESOURCE_NAME, PlaceholderSyntax
+from .tenant_keys import TenantKeys
 from .tenants import AnyResolver, AsyncResolver, SyncResolver, as_async, as_sync, vary_of
 from .tokens import TokenIssuer
 
@@ -66,6 +67,7 @@ class EmbedConfig:
     header: HeaderDelivery | None
     token_endpoint: str | None
     vary: tuple[str, ...]
+    jwks_path: str | None = None
 
     @classmethod
     def from_options(
@@ -80,6 +82,7 @@ class EmbedConfig:
         header: HeaderDelivery | None = None,
         token_endpoint: str | None = None,
         vary: Sequence[str] | None = None,
+        jwks_path: str | None = None,
     ) -> EmbedConfig:
         if not isinstance(issuer, TokenIssuer):
             raise ConfigurationError("issuer must be a TokenIssuer, e.g. TokenIssuer(signing_key=...)")
@@ -91,12 +94,11 @@ class EmbedConfig:
             )
         if header is not None and not isinstance(header, HeaderDelivery):
             raise ConfigurationError("header must be a HeaderDelivery(...) or None")
-        if token_endpoint is not None and not (
-            isinstance(token_endpoint, str) and token_endpoint.startswith("/")
-        ):
-            raise ConfigurationError(
-                f"token_endpoint must be a path starting with '/', not {token_endpoint!r}"
-            )
+        for name, path in (("token_endpoint", token_endpoint), ("jwks_path", jwks_path)):
+            if path is not None and not (isinstance(path, str) and path.startswith("/")):
+                raise ConfigurationError(f"{name} must be a path starting with '/', not {path!r}")
+        if jwks_path is not None:
+            _check_publishable(issuer)
         if vary is not None and (
             isinstance(vary, str) or not all(isinstance(v, str) and HEADER_NAME.fullmatch(v) for v in vary)
         ):
@@ -117,6 +119,7 @@ class EmbedConfig:
             header=header,
             token_endpoint=token_endpoint,
             vary=tuple(vary) if vary is not None else vary_of(resolver),
+            jwks_path=jwks_path,
         )
 
     def leaves_untouched(
@@ -130,3 +133,17 @@ class EmbedConfig:
         if self.header is not None:
             return False
         return self.policy.skip_reason(method, status, content_type, content_encoding) in UNTOUCHED
+
+
+def _check_publishable(issuer: TokenIssuer) -> None:
+    """A JWKS path only makes sense with public keys to publish; say so at start-up, not with a 404."""
+    keys = issuer.keys
+    if isinstance(keys, TenantKeys) and keys.is_lookup:
+        raise ConfigurationError(
+            "jwks_path needs TenantKeys built from a mapping: a lookup cannot list its keys"
+        )
+    if not keys.jwks()["keys"]:
+        raise ConfigurationError(
+            "jwks_path publishes public keys, and this issuer signs with a shared secret (never published): "
+            "use an RS256/PS256/ES256/EdDSA key, or drop jwks_path"
+        )

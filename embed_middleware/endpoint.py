@@ -1,4 +1,4 @@
-"""The built-in token endpoint: the guides' ``/generate-token``, answered by the middleware.
+"""The built-in endpoints: the guides' ``/generate-token``, and the public keys as a JWKS.
 
 ``GET <token_endpoint>?resource=name`` -> ``{"token", "expires_at", "expires_in"}`` for the request's
 tenant; 401 when there is none, 404 for a resource the tenant may not embed, 400 for a malformed
@@ -52,3 +52,17 @@ def answer_token_request(exchange: Exchange, config: EmbedConfig, method: str) -
         "expires_in": max(0, issued.expires_at - math.ceil(exchange.issuer_clock())),
     }
     return _json(200, payload, config)
+
+
+#: Verifiers may cache the key set this long; during a rotation, wait at least this long between
+#: publishing a new key and signing with it.
+JWKS_MAX_AGE = 300
+
+
+def answer_jwks_request(config: EmbedConfig, method: str) -> Emission:
+    """The issuer's public keys (never a shared secret), read at each request so a rotation shows."""
+    if method not in ("GET", "HEAD"):
+        return _json(405, {"error": "method_not_allowed"}, config, ("Allow", "GET, HEAD"))
+    body = json.dumps(config.issuer.keys.jwks()).encode()
+    extra = [("Access-Control-Allow-Origin", "*")]
+    return own_response(200, body, "application/jwk-set+json", extra, f"public, max-age={JWKS_MAX_AGE}")

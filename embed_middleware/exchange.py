@@ -317,12 +317,13 @@ def own_response(
     body: bytes,
     content_type: str = "text/plain; charset=utf-8",
     extra_headers: Iterable[tuple[str, str]] = (),
+    cache_control: str = NO_STORE,
 ) -> Emission:
-    """A complete small response of our own (errors, the token endpoint), never cached."""
+    """A complete small response of our own (errors, the token endpoint); never cached by default."""
     headers = [
         ("Content-Type", content_type),
         ("Content-Length", str(len(body))),
-        ("Cache-Control", NO_STORE),
+        ("Cache-Control", cache_control),
         ("X-Content-Type-Options", "nosniff"),
         *extra_headers,
     ]

@@ -1,49 +1,56 @@
-"""Token issuing: claims, key, algorithm and lifetime. PyJWT does the encoding and signing.
+"""Token issuing: claims, keys, lifetime and the audit hook. PyJWT does the encoding and signing.
 
 The issuer is built once at start-up and validated there, so a missing or weak key stops the app
 before it serves a single page::
 
-    issuer = TokenIssuer(signing_key=os.environ["EMBED_SIGNING_KEY"], ttl=600,
+    issuer = TokenIssuer(os.environ["EMBED_SIGNING_KEY"], ttl=600,
                          claims=lambda tenant, resource, request: {"workspace_id": WS})
+    issuer = TokenIssuer(SigningKey.from_file("embed.pem", algorithm="ES256"))    # asymmetric
+    issuer = TokenIssuer(KeySet(new_key, old_key))                               # rotation
+    issuer = TokenIssuer(TenantKeys({"acme": acme_key, "globex": globex_key}))   # per tenant
 
-The key is prepared once (PyJWT would otherwise re-inspect it on every token) and never appears
-in a repr, a log line or an exception message.
+Keys are parsed once (see keys.py) and never appear in a repr, a log line or an exception message.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jwt.algorithms import HMACAlgorithm
-from jwt.api_jws import PyJWS
-from jwt.exceptions import InvalidKeyError
 from werkzeug.wrappers import Request
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, TokenIssueError
+from .keys import DEFAULT_KEY_ENV, MIN_HMAC_KEY_BYTES, KeyMaterial, KeySet, SigningKey
+from .profiles import Profile
+from .tenant_keys import TenantKeys
 from .tenants import Tenant
 
-#: Where the key is read from when no ``signing_key`` is passed.
-DEFAULT_KEY_ENV = "EMBED_SIGNING_KEY"
+__all__ = [
+    "DEFAULT_KEY_ENV",
+    "DEFAULT_TTL",
+    "MAX_TTL",
+    "MIN_HMAC_KEY_BYTES",
+    "ClaimsHook",
+    "IssueEvent",
+    "IssuedToken",
+    "TokenIssuer",
+]
+
+log = logging.getLogger("embed_middleware")
+
 #: Ten minutes, as in the Tinybird guides: long enough for a page view, short enough to limit a leak.
 DEFAULT_TTL = 600
 #: Chartio's cap, and ours: a copied iframe URL stops working within a day whatever the settings.
 MAX_TTL = 24 * 60 * 60
-#: RFC 7518 section 3.2: an HMAC key must be at least as long as the hash output.
-MIN_HMAC_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
-
-_HASHES = {
-    "HS256": HMACAlgorithm.SHA256,
-    "HS384": HMACAlgorithm.SHA384,
-    "HS512": HMACAlgorithm.SHA512,
-}
 #: Claims the issuer owns: a hook cannot extend a token's life or reuse an id.
 RESERVED_CLAIMS = frozenset({"iat", "exp", "jti"})
+#: How many (profile, resource) pairs the URL-budget warning remembers, so it warns once each.
+_WARNED_LIMIT = 1024
 
 #: ``(tenant, resource, request) -> claims``; resource is None for the bare ``<JWT_TOKEN>``.
 ClaimsHook = Callable[[Tenant, "str | None", Request], Mapping[str, Any]]
@@ -65,20 +72,27 @@ class IssuedToken:
     issued_at: int
     expires_at: int
     jti: str
+    kid: str | None = None
 
     def __repr__(self) -> str:
-        return f"IssuedToken(jti={self.jti!r}, expires_at={self.expires_at})"
+        return f"IssuedToken(jti={self.jti!r}, kid={self.kid!r}, expires_at={self.expires_at})"
 
 
-class _PreparedHMAC(HMACAlgorithm):
-    """PyJWT's own HMAC algorithm, with the key PyJWT validated once kept for every signature."""
+@dataclass(frozen=True)
+class IssueEvent:
+    """What ``on_issue`` hears about each token: enough to count and audit, never the token itself."""
 
-    def __init__(self, hash_alg: Any, key: bytes) -> None:
-        super().__init__(hash_alg)
-        self._prepared = HMACAlgorithm(hash_alg).prepare_key(key)
+    tenant: Tenant
+    resource: str | None
+    kid: str | None
+    jti: str
+    algorithm: str
+    issued_at: int
+    expires_at: int
 
-    def prepare_key(self, key: str | bytes) -> bytes:
-        return self._prepared
+
+#: ``(event) -> None``, called for every token minted. If it raises, the token is not delivered.
+IssueHook = Callable[[IssueEvent], None]
 
 
 class TokenIssuer:
@@ -86,41 +100,45 @@ class TokenIssuer:
 
     def __init__(
         self,
-        signing_key: str | bytes | None = None,
+        signing_key: KeyMaterial | SigningKey | KeySet | TenantKeys | None = None,
         *,
-        algorithm: str = "HS256",
+        algorithm: str | None = None,
+        kid: str | None = None,
         ttl: int = DEFAULT_TTL,
-        claims: ClaimsHook | None = None,
+        claims: ClaimsHook | Profile | None = None,
         key_env: str = DEFAULT_KEY_ENV,
+        on_issue: IssueHook | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if algorithm not in _HASHES:
-            supported = ", ".join(_HASHES)
-            if algorithm.lower() == "none":
-                raise ConfigurationError(
-                    f"algorithm 'none' produces unsigned tokens anyone can forge; use one of {supported}"
-                )
-            raise ConfigurationError(f"unsupported algorithm {algorithm!r}; use one of {supported}")
-        key = _load_key(signing_key, key_env, MIN_HMAC_KEY_BYTES[algorithm], algorithm)
+        self._keys = _signing_keys(signing_key, algorithm, kid, key_env)
         if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= MAX_TTL:
             raise ConfigurationError(
                 f"ttl must be a whole number of seconds between 1 and {MAX_TTL} (24 hours), not {ttl!r}"
             )
         if claims is not None and not callable(claims):
             raise ConfigurationError("claims must be a callable (tenant, resource, request) -> dict")
-        self.algorithm = algorithm
+        self._profile = claims if isinstance(claims, Profile) else None
+        if self._profile is not None and self._profile.max_ttl is not None and ttl > self._profile.max_ttl:
+            raise ConfigurationError(
+                f"ttl {ttl} is longer than {self._profile.name} allows ({self._profile.max_ttl} s)"
+            )
+        if on_issue is not None and not callable(on_issue):
+            raise ConfigurationError("on_issue must be a callable (IssueEvent) -> None")
         self.ttl = ttl
         self._claims = claims or default_claims
+        self._on_issue = on_issue
         self._clock = clock
-        try:
-            prepared = _PreparedHMAC(_HASHES[algorithm], key)
-        except InvalidKeyError:
-            raise ConfigurationError(
-                "the signing key looks like a PEM/SSH/DER key; HMAC needs a random shared secret"
-            ) from None
-        self._jws = PyJWS(algorithms=[])
-        self._jws.register_algorithm(algorithm, prepared)
-        self._key = key
+        self._warned: set[tuple[str, str | None]] = set()
+
+    @property
+    def algorithm(self) -> str:
+        """The active key's algorithm ("per-tenant" when each tenant has its own keys)."""
+        return self._keys.active.algorithm if isinstance(self._keys, KeySet) else "per-tenant"
+
+    @property
+    def keys(self) -> KeySet | TenantKeys:
+        """What verifiers need (and what :func:`jwks` publishes)."""
+        return self._keys
 
     def __repr__(self) -> str:
         return f"TokenIssuer(algorithm={self.algorithm!r}, ttl={self.ttl})"
@@ -139,13 +157,90 @@ class TokenIssuer:
         merged["iat"] = now
         merged["exp"] = now + self.ttl
         merged["jti"] = secrets.token_urlsafe(16)
+        if self._profile is not None:
+            if self._profile.nbf_from_iat:
+                merged["nbf"] = now
+            self._profile.validate(merged)
         return merged
 
     def issue(self, tenant: Tenant, resource: str | None, request: Request) -> IssuedToken:
+        key = self._key_for(tenant)
         claims = self.claims_for(tenant, resource, request)
-        payload = json.dumps(claims, separators=(",", ":")).encode()
-        token = self._jws.encode(payload, self._key, algorithm=self.algorithm)
-        return IssuedToken(token, claims["iat"], claims["exp"], claims["jti"])
+        if isinstance(self._keys, TenantKeys):
+            _pin_tenant(claims, self._keys.tenant_claim, tenant.id)
+        token = key.encode(json.dumps(claims, separators=(",", ":")).encode())
+        issued = IssuedToken(token, claims["iat"], claims["exp"], claims["jti"], key.kid)
+        if self._profile is not None and self._profile.url_budget is not None:
+            self._check_url_budget(tenant, resource, token)
+        if self._on_issue is not None:
+            event = IssueEvent(
+                tenant, resource, key.kid, issued.jti, key.algorithm, issued.issued_at, issued.expires_at
+            )
+            self._on_issue(event)
+        return issued
+
+    def _key_for(self, tenant: Tenant) -> SigningKey:
+        if isinstance(self._keys, KeySet):
+            return self._keys.active
+        keys = self._keys.for_tenant(tenant.id)
+        if keys is None or not keys.active.can_sign:
+            # Fail closed, but say which tenant lacks a key (its id is not a secret; the key would be).
+            raise TokenIssueError(f"no signing key for tenant {tenant.id!r}")
+        return keys.active
+
+    def _check_url_budget(self, tenant: Tenant, resource: str | None, token: str) -> None:
+        assert self._profile is not None and self._profile.url_budget is not None
+        length = self._profile.url_length(token)
+        if length > self._profile.url_budget and (tenant.id, resource) not in self._warned:
+            if len(self._warned) < _WARNED_LIMIT:
+                self._warned.add((tenant.id, resource))
+            log.warning(
+                "a %s embed URL for tenant %r, resource %r is %d characters, over the %d budget: "
+                "browsers may cut it; move claims out of the token or shorten them",
+                self._profile.name,
+                tenant.id,
+                resource,
+                length,
+                self._profile.url_budget,
+            )
+
+
+def _signing_keys(
+    source: KeyMaterial | SigningKey | KeySet | TenantKeys | None,
+    algorithm: str | None,
+    kid: str | None,
+    key_env: str,
+) -> KeySet | TenantKeys:
+    if isinstance(source, SigningKey | KeySet | TenantKeys):
+        if algorithm is not None or kid is not None:
+            raise ConfigurationError(
+                "algorithm= and kid= describe raw key material; a SigningKey carries its own"
+            )
+        if isinstance(source, TenantKeys):
+            return source
+        keys = KeySet(source) if isinstance(source, SigningKey) else source
+        if not keys.active.can_sign:
+            raise ConfigurationError(
+                "the active key is a public key; the issuer needs the private key to sign"
+            )
+        return keys
+    algorithm = "HS256" if algorithm is None else algorithm
+    if source is None:
+        return KeySet(SigningKey.from_env(key_env, algorithm=algorithm, kid=kid))
+    key = SigningKey(source, algorithm=algorithm, kid=kid)
+    if not key.can_sign:
+        raise ConfigurationError("this is a public key; the issuer needs the private key to sign")
+    return KeySet(key)
+
+
+def _pin_tenant(claims: dict[str, Any], claim: str, tenant_id: str) -> None:
+    """With per-tenant keys, a verifier picks the key by this claim: it must name the signing tenant."""
+    named = claims.setdefault(claim, tenant_id)
+    if named != tenant_id:
+        raise TokenIssueError(
+            f"claim {claim!r} names {named!r} but the token is signed for tenant {tenant_id!r}; "
+            "per-tenant keys need the token to name its own tenant"
+        )
 
 
 def _merge_locked(derived: Mapping[str, Any], locked: Mapping[str, Any]) -> dict[str, Any]:
@@ -158,23 +253,3 @@ def _merge_locked(derived: Mapping[str, Any], locked: Mapping[str, Any]) -> dict
         else:
             merged[name] = value
     return merged
-
-
-def _load_key(signing_key: str | bytes | None, key_env: str, min_bytes: int, algorithm: str) -> bytes:
-    if signing_key is None:
-        signing_key = os.environ.get(key_env)
-        if not signing_key:
-            raise ConfigurationError(
-                f"no signing key: pass signing_key=... or set the {key_env} environment variable "
-                f'(at least {min_bytes} bytes, e.g. from `python -c "import secrets; '
-                'print(secrets.token_urlsafe(48))"`)'
-            )
-    if not isinstance(signing_key, str | bytes):
-        raise ConfigurationError(f"signing_key must be str or bytes, not {type(signing_key).__name__}")
-    key = signing_key.encode() if isinstance(signing_key, str) else signing_key
-    if len(key) < min_bytes:
-        raise ConfigurationError(
-            f"signing key is {len(key)} bytes; {algorithm} needs at least {min_bytes} "
-            "(RFC 7518 3.2): use a longer random secret"
-        )
-    return key

@@ -20,7 +20,7 @@ from werkzeug.wrappers import Request
 from werkzeug.wsgi import ClosingIterator
 
 from .config import EmbedConfig
-from .endpoint import answer_token_request
+from .endpoint import answer_jwks_request, answer_token_request
 from .exchange import Emission, Exchange, _WarnOnce, status_line
 
 if TYPE_CHECKING:
@@ -47,8 +47,12 @@ class EmbedWSGIMiddleware:
             lambda: Request(environ, populate_request=False, shallow=True),
             self._warnings,
         )
-        if self.config.token_endpoint is not None and environ.get("PATH_INFO") == self.config.token_endpoint:
-            emission = answer_token_request(exchange, self.config, method)
+        path = environ.get("PATH_INFO")
+        if path is not None and path in (self.config.token_endpoint, self.config.jwks_path):
+            if path == self.config.token_endpoint:
+                emission = answer_token_request(exchange, self.config, method)
+            else:
+                emission = answer_jwks_request(self.config, method)
             assert emission.head is not None
             start_response(status_line(emission.head.status), emission.head.headers)
             return [] if method == "HEAD" else [emission.body]

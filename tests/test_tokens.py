@@ -360,7 +360,7 @@ def test_algorithm_none_is_refused(algorithm: str) -> None:
     assert "HS256" in message
 
 
-@pytest.mark.parametrize("algorithm", ["RS256", "ES256", "HS1", "hs256", "", "HS256 "])
+@pytest.mark.parametrize("algorithm", ["RS512", "ES384", "HS1", "hs256", "", "HS256 ", "eddsa"])
 def test_unsupported_algorithm_is_refused(algorithm: str) -> None:
     with pytest.raises(ConfigurationError, match="unsupported algorithm") as raised:
         TokenIssuer(KEY, algorithm=algorithm)

@@ -1,0 +1,214 @@
+"""Verifying middleware for the embedded app: only requests with a good token reach it.
+
+Wrap the app that serves the charts (the vendor side of a self-hosted embed)::
+
+    app.wsgi_app = VerifyingWSGIMiddleware(app.wsgi_app, verifier=Verifier(keys),
+                                           resource=resource_from_path("/embed/"))
+    app = VerifyingASGIMiddleware(app, verifier=Verifier(keys), protect=("/embed/", "/api/"))
+
+A rejected request gets a JSON ``{"error": reason}`` (401 with ``WWW-Authenticate: Bearer`` as in
+RFC 6750, 403 for a resource the token does not grant, 503 when revocations cannot be checked) and
+never reaches the app. An accepted one carries the :class:`VerifiedToken` (WSGI
+``environ["embed.verified"]``, ASGI ``scope["embed.verified"]`` and Starlette's
+``request.state.embed_verified``), and its query string is rewritten so that every parameter the
+token pins replaces whatever the URL said: the app cannot read a tenant-locked filter from the user.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode
+
+from asgiref.sync import sync_to_async
+from werkzeug.wrappers import Request
+
+from .asgi import request_from_scope
+from .exchange import own_response, status_line
+from .verify import TokenRejected, VerifiedToken, Verifier
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from .asgi import ASGIApp, Receive, Scope, Send
+
+#: Where an accepted token's details are left for the app.
+VERIFIED_KEY = "embed.verified"
+STATE_KEY = "embed_verified"
+
+#: ``request -> token or None``.
+TokenLocation = Callable[[Request], "str | None"]
+#: ``request -> resource name or None`` (None: no scope check for this request).
+ResourceOf = Callable[[Request], "str | None"]
+
+
+def bearer_or_query(name: str = "token") -> TokenLocation:
+    """``Authorization: Bearer <token>`` first, then the ``?token=`` query parameter (iframe URLs)."""
+
+    def locate(request: Request) -> str | None:
+        scheme, _, value = (request.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return request.args.get(name) or None
+
+    return locate
+
+
+#: Where the verifying middleware looks for a token unless told otherwise.
+DEFAULT_LOCATION = bearer_or_query()
+
+
+def last_path_segment(request: Request) -> str | None:
+    """The Metabase shape: ``/embed/dashboard/<token>``."""
+    segment = request.path.rstrip("/").rpartition("/")[2]
+    return segment or None
+
+
+def resource_from_path(prefix: str) -> ResourceOf:
+    """``/embed/<resource>`` (an extension such as ``.json`` is dropped) -> ``resource``."""
+
+    def resource(request: Request) -> str | None:
+        if not request.path.startswith(prefix):
+            return None
+        name = request.path[len(prefix) :].split("/", 1)[0]
+        return name.rsplit(".", 1)[0] if "." in name else name or None
+
+    return resource
+
+
+def lock_query(query: str, locked: Mapping[str, Any]) -> str:
+    """The query string with every pinned parameter replaced by the token's value."""
+    if not locked:
+        return query
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in locked]
+    for name, value in locked.items():
+        for item in value if isinstance(value, list | tuple) else [value]:
+            kept.append((name, _query_value(item)))
+    return urlencode(kept)
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _rejection(error: TokenRejected) -> tuple[int, list[tuple[str, str]], bytes]:
+    body = json.dumps({"error": error.reason}).encode()
+    extra: list[tuple[str, str]] = []
+    if error.status == 401:
+        # RFC 6750 3.1: no error code when the request simply had no token.
+        challenge = (
+            "Bearer"
+            if error.reason == "missing_token"
+            else f'Bearer error="invalid_token", error_description="{error.reason}"'
+        )
+        extra.append(("WWW-Authenticate", challenge))
+    emission = own_response(error.status, body, "application/json", extra)
+    assert emission.head is not None
+    return emission.head.status, list(emission.head.headers), emission.body
+
+
+class _Gate:
+    """What both adapters share: which paths are guarded and how a request is judged."""
+
+    def __init__(
+        self,
+        verifier: Verifier,
+        token_location: TokenLocation,
+        resource: ResourceOf | None,
+        protect: Sequence[str],
+        lock_params: bool,
+    ) -> None:
+        if not isinstance(verifier, Verifier):
+            raise TypeError("verifier must be a Verifier(keys, ...)")
+        self.verifier = verifier
+        self.token_location = token_location
+        self.resource = resource
+        self.protect = tuple(protect)
+        self.lock_params = lock_params
+        revocations = verifier.revocations
+        self.blocking = revocations is not None and revocations.blocking
+
+    def guards(self, path: str) -> bool:
+        return any(path.startswith(prefix) for prefix in self.protect)
+
+    def judge(self, request: Request) -> VerifiedToken:
+        resource = self.resource(request) if self.resource is not None else None
+        return self.verifier.verify(self.token_location(request), resource)
+
+
+class VerifyingWSGIMiddleware:
+    def __init__(
+        self,
+        app: WSGIApplication,
+        /,
+        *,
+        verifier: Verifier,
+        token_location: TokenLocation | None = None,
+        resource: ResourceOf | None = None,
+        protect: Sequence[str] = ("/",),
+        lock_params: bool = True,
+    ) -> None:
+        self.app = app
+        self._gate = _Gate(verifier, token_location or DEFAULT_LOCATION, resource, protect, lock_params)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if not self._gate.guards(environ.get("PATH_INFO", "")):
+            return self.app(environ, start_response)
+        try:
+            verified = self._gate.judge(Request(environ))
+        except TokenRejected as error:
+            status, headers, body = _rejection(error)
+            start_response(status_line(status), headers)
+            return [body]
+        environ[VERIFIED_KEY] = verified
+        if self._gate.lock_params:
+            environ["QUERY_STRING"] = lock_query(environ.get("QUERY_STRING", ""), verified.locked)
+        return self.app(environ, start_response)
+
+
+class VerifyingASGIMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        /,
+        *,
+        verifier: Verifier,
+        token_location: TokenLocation | None = None,
+        resource: ResourceOf | None = None,
+        protect: Sequence[str] = ("/",),
+        lock_params: bool = True,
+    ) -> None:
+        self.app = app
+        self._gate = _Gate(verifier, token_location or DEFAULT_LOCATION, resource, protect, lock_params)
+        # A Redis revocation check blocks: it runs in a worker thread, never on the event loop.
+        self._judge = sync_to_async(self._gate.judge, thread_sensitive=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self._gate.guards(scope.get("path", "")):
+            await self.app(scope, receive, send)
+            return
+        request = request_from_scope(scope)
+        try:
+            verified = await self._judge(request) if self._gate.blocking else self._gate.judge(request)
+        except TokenRejected as error:
+            status, headers, body = _rejection(error)
+            raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+            await send({"type": "http.response.start", "status": status, "headers": raw})
+            await send({"type": "http.response.body", "body": body})
+            return
+        scope = dict(scope)
+        scope[VERIFIED_KEY] = verified
+        state = scope.get("state")
+        if isinstance(state, MutableMapping):
+            state[STATE_KEY] = verified
+        else:
+            scope["state"] = {STATE_KEY: verified}
+        if self._gate.lock_params:
+            query = scope.get("query_string", b"").decode("latin-1")
+            scope["query_string"] = lock_query(query, verified.locked).encode("ascii")
+        await self.app(scope, receive, send)
