@@ -21,8 +21,18 @@ demo: $(STAMP)
 refresh-demo: $(STAMP)
 	$(BIN)/python -m examples.refresh_demo --ttl 20
 
-## Run the whole test suite, ruff and mypy.
+## Run the whole test suite, ruff and mypy. The Redis revocation tests need redis-server: installed here
+## with apt-get when missing and running as root, otherwise they are skipped.
 test: $(STAMP)
+	@if ! command -v redis-server >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "test: redis-server not found; installing it with apt-get (for the Redis revocation tests)"; \
+	    (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null) \
+	      || echo "test: could not install redis-server; the Redis revocation tests will be skipped"; \
+	  else \
+	    echo "test: redis-server not found; the Redis revocation tests will be skipped (install it: sudo apt-get install redis-server)"; \
+	  fi; \
+	fi
 	$(BIN)/ruff check embed_middleware tests examples benchmarks
 	$(BIN)/ruff format --check embed_middleware tests examples benchmarks
 	$(BIN)/mypy

@@ -103,6 +103,8 @@ class SigningKey:
             raise ConfigurationError(f"kid must be a non-empty string, not {kid!r}")
         if isinstance(material, os.PathLike):
             material = _read_file(material)
+        if isinstance(material, Mapping) and kid is None and isinstance(material.get("kid"), str):
+            kid = material["kid"]  # a JWK names itself
         self.algorithm = algorithm
         algo: Algorithm
         if algorithm in MIN_HMAC_KEY_BYTES:
@@ -328,14 +330,15 @@ def _parse_asymmetric(material: KeyMaterial, algorithm: str, password: bytes | N
 
 def _load_pem(data: bytes, algorithm: str, password: bytes | None) -> Any:
     stripped = data.strip()
+    is_ssh = stripped.startswith((b"ssh-", b"ecdsa-sha2-"))
+    if not is_ssh and b"-----BEGIN" not in stripped:
+        raise ConfigurationError(
+            f"{algorithm} needs {ALGORITHMS[algorithm]} in PEM form ('-----BEGIN PRIVATE KEY-----'); "
+            "this looks like a shared secret: use algorithm='HS256' for that"
+        )
     try:
-        if stripped.startswith((b"ssh-", b"ecdsa-sha2-")):
+        if is_ssh:
             return load_ssh_public_key(stripped)
-        if b"-----BEGIN" not in stripped:
-            raise ConfigurationError(
-                f"{algorithm} needs {ALGORITHMS[algorithm]} in PEM form ('-----BEGIN PRIVATE KEY-----'); "
-                "this looks like a shared secret: use algorithm='HS256' for that"
-            )
         if b"PUBLIC KEY-----" in stripped:
             return load_pem_public_key(stripped)
         return load_pem_private_key(stripped, password=password)
