@@ -27,9 +27,8 @@ from cryptography.hazmat.primitives.serialization import (
     load_ssh_public_key,
 )
 from jwt.algorithms import Algorithm, HMACAlgorithm, get_default_algorithms
-from jwt.api_jwk import PyJWKSet
 from jwt.api_jws import PyJWS
-from jwt.exceptions import InvalidKeyError, PyJWKError, PyJWKSetError
+from jwt.exceptions import InvalidKeyError
 
 from .errors import ConfigurationError
 
@@ -221,16 +220,23 @@ class KeySet:
 
     @classmethod
     def from_jwks(cls, document: Mapping[str, Any] | str) -> KeySet:
-        """A verifier's key set from a JWKS document (a dict or its JSON text)."""
+        """A verifier's key set from a JWKS document (a dict or its JSON text).
+
+        Each key's ``alg`` says what it verifies; without one, EC P-256 means ES256 and OKP means
+        EdDSA, while an RSA key (RS256 or PS256?) is skipped rather than guessed. Secret (``oct``)
+        keys are skipped: a published secret is no secret.
+        """
         try:
-            data = json.loads(document) if isinstance(document, str) else dict(document)
-            jwks = PyJWKSet.from_dict(data)
-        except (ValueError, TypeError, PyJWKError, PyJWKSetError) as error:
+            data = json.loads(document) if isinstance(document, str) else document
+            entries = data["keys"]
+            if not isinstance(entries, list):
+                raise TypeError("'keys' is not a list")
+        except (ValueError, TypeError, KeyError) as error:
             raise ConfigurationError(f"not a usable JWKS document: {error}") from None
         keys = [
-            SigningKey(jwk.key, algorithm=jwk.algorithm_name, kid=jwk.key_id)
-            for jwk in jwks.keys
-            if jwk.algorithm_name in _KEY_TYPES
+            SigningKey(entry, algorithm=algorithm)
+            for entry in entries
+            if isinstance(entry, Mapping) and (algorithm := _jwk_algorithm(entry)) is not None
         ]
         if not keys:
             raise ConfigurationError("the JWKS document has no key for RS256, PS256, ES256 or EdDSA")
@@ -260,6 +266,16 @@ def as_key_set(keys: SigningKey | KeySet | Iterable[SigningKey]) -> KeySet:
     if isinstance(keys, SigningKey):
         return KeySet(keys)
     return KeySet(*keys)
+
+
+def _jwk_algorithm(jwk: Mapping[str, Any]) -> str | None:
+    if jwk.get("use", "sig") != "sig":
+        return None
+    algorithm = jwk.get("alg")
+    if algorithm is None:
+        implied = {"EC": "ES256" if jwk.get("crv") == "P-256" else None, "OKP": "EdDSA"}
+        algorithm = implied.get(str(jwk.get("kty")))
+    return algorithm if algorithm in _KEY_TYPES else None
 
 
 def _unsupported(algorithm: object) -> str:

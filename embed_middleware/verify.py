@@ -14,7 +14,6 @@ this module chooses the key, pins the algorithm to the key's own, and adds scope
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,7 +55,7 @@ _PYJWT_REASONS: tuple[tuple[type[Exception], str], ...] = (
     (jwt.MissingRequiredClaimError, "missing_claim"),
     (jwt.InvalidSignatureError, "invalid_signature"),
     (jwt.InvalidAlgorithmError, "algorithm_not_allowed"),
-    (jwt.InvalidIssuedAtError, "not_yet_valid"),
+    (jwt.InvalidIssuedAtError, "malformed"),  # a non-numeric iat (a future one is "immature")
 )
 
 
@@ -149,7 +148,6 @@ class Verifier:
     allow_unscoped: bool = False
     scopes_of: Callable[[Mapping[str, Any]], frozenset[str] | None] = default_scopes
     locked_params_of: Callable[[Mapping[str, Any], str | None], Mapping[str, Any]] = default_locked_params
-    clock: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
         if not isinstance(self.keys, TenantKeys):
@@ -177,8 +175,10 @@ class Verifier:
             raise TokenRejected("missing_token")
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
+        except jwt.PyJWTError:  # not a JWT, or a header PyJWT refuses (bad kid type, unknown crit)
             raise TokenRejected("malformed", "not a JWT") from None
+        if "crit" in header:  # RFC 7515 4.1.11: we understand no extension, so none may be critical
+            raise TokenRejected("malformed", "unsupported critical header")
         key = self._key_for(token, header)
         if header.get("alg") != key.algorithm or (
             self.algorithms is not None and key.algorithm not in self.algorithms
@@ -195,7 +195,7 @@ class Verifier:
                 options={"require": list(self.require)},
             )
         except jwt.PyJWTError as error:
-            raise TokenRejected(_reason_of(error), str(error)) from None
+            raise TokenRejected(_reason_of(error, token), str(error)) from None
         self._check_scope(claims, resource)
         tenant_id = claims.get(self.tenant_claim)
         return VerifiedToken(
@@ -216,7 +216,10 @@ class Verifier:
             cutoff = self.revocations.cutoff(verified.tenant_id)
         except RevocationStoreError:
             raise TokenRejected("revocation_unavailable") from None
-        if cutoff is not None and verified.claims["iat"] < cutoff:
+        issued_at = verified.claims.get("iat")
+        if not isinstance(issued_at, int | float) or isinstance(issued_at, bool):
+            raise TokenRejected("missing_claim", "no numeric 'iat' to check revocation by")
+        if cutoff is not None and issued_at < cutoff:
             raise TokenRejected("revoked", "issued before the tenant's revocation cut-off")
 
     def _key_for(self, token: str, header: Mapping[str, Any]) -> SigningKey:
@@ -254,8 +257,19 @@ def verify(
     return Verifier(keys, **options).verify(token, resource)
 
 
-def _reason_of(error: Exception) -> str:
+def _reason_of(error: Exception, token: str) -> str:
     for kind, reason in _PYJWT_REASONS:
         if isinstance(error, kind):
+            if reason == "invalid_signature" and not _readable(token):
+                # Older PyJWT checks the signature before reading the payload: say what is wrong.
+                return "malformed"
             return reason
     return "malformed"
+
+
+def _readable(token: str) -> bool:
+    try:
+        jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return False
+    return True

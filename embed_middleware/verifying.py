@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import unquote_plus, urlencode
 
 from asgiref.sync import sync_to_async
 from werkzeug.wrappers import Request
@@ -78,14 +78,20 @@ def resource_from_path(prefix: str) -> ResourceOf:
 
 
 def lock_query(query: str, locked: Mapping[str, Any]) -> str:
-    """The query string with every pinned parameter replaced by the token's value."""
+    """The query string with every pinned parameter replaced by the token's value.
+
+    Parameters the token does not pin are kept exactly as sent (byte for byte), so the app parses
+    them as it always did; pinned ones are dropped wherever they appear and appended once, UTF-8.
+    """
     if not locked:
         return query
-    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in locked]
-    for name, value in locked.items():
-        for item in value if isinstance(value, list | tuple) else [value]:
-            kept.append((name, _query_value(item)))
-    return urlencode(kept)
+    kept = [pair for pair in query.split("&") if pair and unquote_plus(pair.partition("=")[0]) not in locked]
+    pinned = [
+        (name, _query_value(item))
+        for name, value in locked.items()
+        for item in (value if isinstance(value, list | tuple) else [value])
+    ]
+    return "&".join([*kept, urlencode(pinned)])
 
 
 def _query_value(value: Any) -> str:
@@ -210,5 +216,5 @@ class VerifyingASGIMiddleware:
             scope["state"] = {STATE_KEY: verified}
         if self._gate.lock_params:
             query = scope.get("query_string", b"").decode("latin-1")
-            scope["query_string"] = lock_query(query, verified.locked).encode("ascii")
+            scope["query_string"] = lock_query(query, verified.locked).encode("latin-1")
         await self.app(scope, receive, send)
