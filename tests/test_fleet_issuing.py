@@ -15,7 +15,9 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from embed_middleware import (
+    ChartioProfile,
     ConfigurationError,
+    GenericProfile,
     IssueEvent,
     KeySet,
     SigningKey,
@@ -199,3 +201,51 @@ def test_jwks_path_refuses_a_shared_secret_at_start_up() -> None:
         SERVERS["wsgi"](Case("x", options={"issuer": TokenIssuer(KeySet(ACME_KEY)), "jwks_path": "/jwks"}))
     with pytest.raises(ConfigurationError, match="path starting with '/'"):
         SERVERS["asgi"](Case("x", options={"jwks_path": "jwks"}))
+
+
+# -- profiles through the issuer ---------------------------------------------------------------------
+
+
+def test_profile_ttl_cap_is_checked_at_start_up() -> None:
+    class ShortLived(GenericProfile):
+        max_ttl = 300
+
+    with pytest.raises(ConfigurationError, match="longer than generic allows"):
+        TokenIssuer(KeySet(ACME_KEY), ttl=600, claims=ShortLived())
+
+
+def test_generic_profile_gets_nbf_equal_to_iat_from_the_issuer() -> None:
+    issuer = TokenIssuer(KeySet(ACME_KEY), claims=GenericProfile(issuer="host", audience="charts"))
+    token = issuer.issue(Tenant("acme"), "sales", request()).token
+    claims = jwt.decode(token, "a" * 48, algorithms=["HS256"], audience="charts")
+    assert claims["nbf"] == claims["iat"] and claims["iss"] == "host" and claims["sub"] == "acme"
+
+
+def test_a_profile_limit_broken_by_tenant_claims_means_no_token() -> None:
+    profile = ChartioProfile(16417, dashboards={"sales": 7})
+    # The tenant's locked claims win over the profile's, and here they break Chartio's id type.
+    tenant = Tenant("acme", claims={"dashboard": "seven"})
+    with pytest.raises(ValueError, match="dashboard"):
+        TokenIssuer(KeySet(ACME_KEY), claims=profile).issue(tenant, "sales", request())
+    case = Case(
+        "chartio-limit",
+        chunks=(b"<JWT_TOKEN:sales>",),
+        tenant=tenant,
+        options={"issuer": TokenIssuer(KeySet(ACME_KEY), claims=profile)},
+    )
+    for serve in SERVERS.values():
+        result = serve(case)
+        assert result.status == 500 and not TOKEN.search(result.body)
+
+
+def test_url_budget_warns_once_per_tenant_and_resource(caplog: pytest.LogCaptureFixture) -> None:
+    profile = ChartioProfile(16417, dashboards={"sales": 7}, url_budget=100)
+    issuer = TokenIssuer(KeySet(ACME_KEY), claims=profile)
+    with caplog.at_level(logging.WARNING, logger="embed_middleware"):
+        tokens = [issuer.issue(Tenant("acme"), "sales", request()).token for _ in range(3)]
+        issuer.issue(Tenant("globex"), "sales", request())
+    warnings = [r.getMessage() for r in caplog.records if "budget" in r.getMessage()]
+    assert len(warnings) == 2, warnings
+    assert "chartio embed URL for tenant 'acme', resource 'sales'" in warnings[0]
+    assert f"is {profile.url_length(tokens[0])} characters, over the 100 budget" in warnings[0]
+    assert not any(token in caplog.text for token in tokens)
