@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 ## Run the demo: a Flask host app and a local dashboard server on loopback.
 demo: $(STAMP)
-	$(BIN)/python -m examples.demo
+	$(BIN)/python -m embed_middleware demo
 
 ## Run the FastAPI refresh example (token header + endpoint + refresh in plain JavaScript).
 refresh-demo: $(STAMP)
