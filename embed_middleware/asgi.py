@@ -15,21 +15,19 @@ through asgiref, the pure built-ins inline), so the exchange itself never blocks
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
+from functools import partial
 from typing import Any
-from urllib.parse import quote
 
 from asgiref.compatibility import guarantee_single_callable
-from asgiref.wsgi import WsgiToAsgiInstance
 from werkzeug.wrappers import Request
 
 from .config import EmbedConfig
 from .endpoint import answer_jwks_request, answer_token_request
 from .errors import TokenIssueError
 from .exchange import Emission, Exchange, _WarnOnce
-from .tenants import ENVIRON_KEY
+from .scope_request import ScopeRequest, read_mark
 
 logger = logging.getLogger("embed_middleware")
 
@@ -38,9 +36,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-#: Where a Starlette/FastAPI app marks its tenant: ``request.state.embed_tenant = Tenant(...)``.
-STATE_KEY = "embed_tenant"
 
 
 class EmbedASGIMiddleware:
@@ -58,7 +53,9 @@ class EmbedASGIMiddleware:
             await self.app(scope, receive, send)
             return
         method = str(scope.get("method", "GET")).upper()
-        exchange = Exchange(self.config, method, lambda: request_from_scope(scope), self._warnings)
+        exchange = Exchange(
+            self.config, method, lambda: request_from_scope(scope), self._warnings, partial(read_mark, scope)
+        )
         if self.config.token_endpoint is not None or self.config.jwks_path is not None:
             path = _app_path(scope)
             if path == self.config.token_endpoint:
@@ -215,28 +212,8 @@ def _app_path(scope: Scope) -> str:
 def request_from_scope(scope: Scope) -> Request:
     """A werkzeug ``Request`` over the scope (no body), the same type resolvers get under WSGI.
 
-    asgiref builds the environ; the app's tenant mark (``scope["embed.tenant"]`` or Starlette's
-    ``request.state.embed_tenant``) is copied to ``environ["embed.tenant"]`` so ``from_environ``
-    serves both adapters, and the scope itself is at ``environ["asgi.scope"]``.
+    The app's tenant mark (``scope["embed.tenant"]`` or Starlette's ``request.state.embed_tenant``)
+    is at ``environ["embed.tenant"]`` so ``from_environ`` serves both adapters, and the scope itself
+    is at ``environ["asgi.scope"]`` (see scope_request.py for why the environ is built lazily).
     """
-    builder = WsgiToAsgiInstance(None)
-    builder.scope = scope
-    try:
-        environ = builder.build_environ(scope, io.BytesIO())
-    except UnicodeDecodeError:
-        # asgiref wants an ASCII query string; percent-encode stray bytes as a browser would.
-        safe = "".join(chr(c) for c in range(0x21, 0x7F))
-        fixed = dict(scope, query_string=quote(scope["query_string"], safe=safe).encode("ascii"))
-        builder.scope = fixed
-        environ = builder.build_environ(fixed, io.BytesIO())
-    cookies = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k.lower() == b"cookie"]
-    if len(cookies) > 1:  # HTTP/2 splits cookies; they rejoin with "; " (RFC 9113 8.2.3), not ","
-        environ["HTTP_COOKIE"] = "; ".join(cookies)
-    environ["asgi.scope"] = scope
-    state = scope.get("state")
-    mark = scope.get(ENVIRON_KEY)
-    if mark is None and isinstance(state, MutableMapping):
-        mark = state.get(STATE_KEY)
-    if mark is not None:
-        environ[ENVIRON_KEY] = mark
-    return Request(environ, populate_request=False, shallow=True)
+    return ScopeRequest(scope)

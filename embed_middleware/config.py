@@ -14,7 +14,7 @@ from .errors import ConfigurationError
 from .policy import DEFAULT_CONTENT_TYPES, UNTOUCHED, ResponsePolicy
 from .rewrite import DEFAULT_MAX_RESOURCE_LENGTH, DEFAULT_PLACEHOLDER, RESOURCE_NAME, PlaceholderSyntax
 from .tenant_keys import TenantKeys
-from .tenants import AnyResolver, AsyncResolver, SyncResolver, as_async, as_sync, vary_of
+from .tenants import AnyResolver, AsyncResolver, SyncResolver, Tenant, as_async, as_sync, vary_of
 from .tokens import TokenIssuer
 
 #: What a placeholder becomes when the request has no tenant: ``empty`` (the default) removes it,
@@ -68,6 +68,10 @@ class EmbedConfig:
     token_endpoint: str | None
     vary: tuple[str, ...]
     jwks_path: str | None = None
+    #: Set when the resolver only reads a value the app marked (``from_environ``): adapters then
+    #: hand that value over directly instead of building a request object to carry it.
+    mark_key: str | None = None
+    resolve_mark: Callable[[object], Tenant | None] | None = None
 
     @classmethod
     def from_options(
@@ -120,6 +124,8 @@ class EmbedConfig:
             token_endpoint=token_endpoint,
             vary=tuple(vary) if vary is not None else vary_of(resolver),
             jwks_path=jwks_path,
+            mark_key=getattr(resolver, "mark_key", None),
+            resolve_mark=getattr(resolver, "from_mark", None),
         )
 
     def leaves_untouched(

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import math
 
-from werkzeug.datastructures import Headers
-
 from .config import EmbedConfig
 from .errors import TokenIssueError
 from .exchange import Emission, Exchange, own_response
@@ -20,9 +18,9 @@ from .rewrite import RESOURCE_NAME
 
 
 def _json(status: int, payload: dict[str, object], config: EmbedConfig, *extra: tuple[str, str]) -> Emission:
-    headers = Headers(list(extra))
+    headers = list(extra)
     add_vary(headers, config.vary)
-    return own_response(status, json.dumps(payload).encode(), "application/json", headers.to_wsgi_list())
+    return own_response(status, json.dumps(payload).encode(), "application/json", headers)
 
 
 def answer_token_request(exchange: Exchange, config: EmbedConfig, method: str) -> Emission:

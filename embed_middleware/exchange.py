@@ -26,7 +26,7 @@ from werkzeug.wrappers import Request
 
 from .config import EmbedConfig
 from .errors import TokenIssueError
-from .policy import NO_STORE, Skip, mark_body_changed, mark_carries_token
+from .policy import NO_STORE, HeaderList, Skip, mark_body_changed, mark_carries_token, set_header
 from .rewrite import StreamRewriter
 from .tenants import Tenant
 from .tokens import IssuedToken
@@ -89,17 +89,19 @@ class Exchange:
         method: str,
         make_request: Callable[[], Request],
         warnings: _WarnOnce,
+        read_mark: Callable[[str], object] | None = None,
     ) -> None:
         self._config = config
         self._method = method
         self._make_request = make_request
+        self._read_mark = read_mark
         self._warnings = warnings
         self._request: Request | None = None
         self._tenant: object = _UNRESOLVED
         self._tokens: dict[str | None, IssuedToken | None] = {}
         self._mode = _Mode.PASS
         self._status = 0
-        self._headers = Headers()
+        self._headers: HeaderList = []
         self._rewriter: StreamRewriter | None = None
         self._head_sent = False
         self._done = False
@@ -117,7 +119,7 @@ class Exchange:
         """The request's tenant, resolved on first use (after the app had its chance to mark it)."""
         if self._tenant is _UNRESOLVED:
             try:
-                found = self._config.resolve_sync(self.request)
+                found = self._resolve_from_mark() if self._marked else self._config.resolve_sync(self.request)
             except Exception as error:
                 raise TokenIssueError(RESOLVER_RAISED) from error
             self.settle_tenant(found)
@@ -127,10 +129,22 @@ class Exchange:
         """Await the resolver (ASGI), so the exchange never calls it on the event loop later."""
         if self._tenant is _UNRESOLVED:
             try:
-                found = await self._config.resolve_async(self.request)
+                if self._marked:
+                    found = self._resolve_from_mark()
+                else:
+                    found = await self._config.resolve_async(self.request)
             except Exception as error:
                 raise TokenIssueError(RESOLVER_RAISED) from error
             self.settle_tenant(found)
+
+    @property
+    def _marked(self) -> bool:
+        return self._read_mark is not None and self._config.resolve_mark is not None
+
+    def _resolve_from_mark(self) -> Tenant | None:
+        config = self._config
+        assert self._read_mark is not None and config.resolve_mark is not None and config.mark_key
+        return config.resolve_mark(self._read_mark(config.mark_key))
 
     @property
     def tenant_settled(self) -> bool:
@@ -178,10 +192,15 @@ class Exchange:
         if self._head_sent:
             raise RuntimeError("the response head was already sent")
         self._status = status
-        self._headers = Headers(list(headers))
-        skip = self._config.policy.skip_reason(
-            self._method, status, self._headers.get("Content-Type"), self._headers.get("Content-Encoding")
-        )
+        self._headers = list(headers)
+        content_type = content_encoding = None
+        for name, value in self._headers:
+            lowered = name.lower()
+            if lowered == "content-type" and content_type is None:
+                content_type = value
+            elif lowered == "content-encoding" and content_encoding is None:
+                content_encoding = value
+        skip = self._config.policy.skip_reason(self._method, status, content_type, content_encoding)
         if skip is Skip.ENCODED:
             self._warnings.warn(
                 "encoded",
@@ -284,16 +303,16 @@ class Exchange:
         delivery = self._config.header
         if delivery is not None:
             try:
-                wanted = delivery.when(self.request, self._status, headers)
+                wanted = delivery.when(self.request, self._status, Headers(headers))
             except Exception as error:
                 raise TokenIssueError("the header predicate raised") from error
             issued = self.token(delivery.resource) if wanted else None
             if issued is not None:
-                headers[delivery.name] = issued.token
+                set_header(headers, delivery.name, issued.token)
         if may_carry or self.minted:
             mark_carries_token(headers, self._config.vary)
         self._head_sent = True
-        return Head(self._status, headers.to_wsgi_list())
+        return Head(self._status, headers)
 
     def _replacement(self, resource: str | None) -> bytes | None:
         """What a placeholder becomes; called by the rewriter only when it finds one."""

@@ -11,7 +11,6 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from werkzeug.datastructures import Headers
 from werkzeug.http import parse_options_header, parse_set_header
 
 #: Only markup is rewritten: a placeholder in JSON, CSS or a download is data, not an embed.
@@ -94,41 +93,65 @@ def _media_type(content_type: str) -> str:
     return parse_options_header(content_type)[0].lower()
 
 
-def _drop(headers: Headers, unwanted: Callable[[str], bool]) -> None:
-    """Removes every field whose lowercase name is ``unwanted``, in one scan, raising nothing."""
-    for present in {k for k, _ in headers if unwanted(k.lower())}:
-        headers.remove(present)
+#: Response headers as WSGI has them (and ASGI, decoded): a list of ``(name, value)`` pairs.
+#: Edited in place with plain list operations: werkzeug's ``Headers`` costs more per response than
+#: the rest of the head bookkeeping together, and a head has a handful of fields.
+HeaderList = list[tuple[str, str]]
+
+
+def header_value(headers: HeaderList, lowercase_name: str) -> str | None:
+    """The first value of a field, by its lowercase name."""
+    for name, value in headers:
+        if name.lower() == lowercase_name:
+            return value
+    return None
+
+
+def set_header(headers: HeaderList, name: str, value: str) -> None:
+    """Replaces every field called ``name`` with one ``name: value``."""
+    lowered = name.lower()
+    headers[:] = [(k, v) for k, v in headers if k.lower() != lowered]
+    headers.append((name, value))
+
+
+def _drop(headers: HeaderList, unwanted: Callable[[str], bool]) -> None:
+    """Removes every field whose lowercase name is ``unwanted``, in one scan."""
+    headers[:] = [(k, v) for k, v in headers if not unwanted(k.lower())]
 
 
 def _shared_cache_field(name: str) -> bool:
     return name in _CACHE_FIELDS or name.endswith(_TARGETED_CACHE_SUFFIX)
 
 
-def mark_body_changed(headers: Headers, content_length: int | None) -> None:
+def mark_body_changed(headers: HeaderList, content_length: int | None) -> None:
     """The app's length and validators described a body we changed (or may still change)."""
     _drop(headers, _BODY_FIELDS.__contains__)
     if content_length is not None:
-        headers["Content-Length"] = str(content_length)
+        headers.append(("Content-Length", str(content_length)))
 
 
-def mark_carries_token(headers: Headers, vary: Iterable[str]) -> None:
+def mark_carries_token(headers: HeaderList, vary: Iterable[str]) -> None:
     """No cache may keep this response, and whatever the tenant came from varies it."""
-    headers["Cache-Control"] = NO_STORE
-    _drop(headers, _shared_cache_field)
+    _drop(headers, _carries_token_drops)
+    headers.append(("Cache-Control", NO_STORE))
     add_vary(headers, vary)
 
 
-def add_vary(headers: Headers, names: Iterable[str]) -> None:
+def _carries_token_drops(name: str) -> bool:
+    return name == "cache-control" or _shared_cache_field(name)
+
+
+def add_vary(headers: HeaderList, names: Iterable[str]) -> None:
     names = list(names)
     if not names:
         return
-    present = headers.getlist("Vary")
+    present = [v for k, v in headers if k.lower() == "vary"]
     if not present:  # the usual case: nothing to merge with
-        headers["Vary"] = ", ".join(dict.fromkeys(names))
+        headers.append(("Vary", ", ".join(dict.fromkeys(names))))
         return
     current = parse_set_header(", ".join(present))
     if "*" in current:
         return
     for name in names:
         current.add(name)
-    headers["Vary"] = current.to_header()
+    set_header(headers, "Vary", current.to_header())

@@ -12,9 +12,11 @@ to ``Vary`` on every response that carries a token.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Protocol, cast, runtime_checkable
 
@@ -82,6 +84,12 @@ def vary_of(resolver: AnyResolver) -> tuple[str, ...]:
     return tuple(getattr(resolver, "vary", ("Cookie",)))
 
 
+@lru_cache(maxsize=4096)
+def _plain_tenant(raw: str) -> Tenant | None:
+    """A tenant that is only an id: immutable, so one object serves every request that names it."""
+    return Tenant(raw) if _TENANT_ID.fullmatch(raw) else None
+
+
 def _tenant_from(raw: str | None, lookup: Lookup | None) -> Tenant | None:
     """Turns a raw value into a Tenant, failing closed on anything malformed or unknown.
 
@@ -92,7 +100,7 @@ def _tenant_from(raw: str | None, lookup: Lookup | None) -> Tenant | None:
     if not raw:
         return None
     if lookup is None:
-        return Tenant(raw) if _TENANT_ID.fullmatch(raw) else None
+        return _plain_tenant(raw)
     if len(raw) > MAX_LOOKUP_VALUE:
         return None
     if isinstance(lookup, Mapping):
@@ -112,6 +120,10 @@ class _NamedResolver:
     resolve: SyncResolver
     vary: tuple[str, ...]
     resolve_async: AsyncResolver
+    #: For ``from_environ``: the key it reads, and the same decision taken from the marked value
+    #: alone, so adapters can skip building a request object when nothing else needs one.
+    mark_key: str | None = None
+    from_mark: Callable[[object], Tenant | None] | None = None
 
     def __call__(self, request: Request) -> Tenant | None:
         return self.resolve(request)
@@ -219,13 +231,18 @@ def from_environ(
     if isinstance(vary, str):
         raise ValueError(f"vary must be a list of header names, e.g. ['Cookie'], not {vary!r}")
 
-    def resolve(request: Request) -> Tenant | None:
-        value = request.environ.get(key)
+    def from_mark(value: object) -> Tenant | None:
         if isinstance(value, Tenant):
             return value
         return _tenant_from(value if isinstance(value, str) else None, lookup)
 
-    return _named(f"from environ[{key!r}]", resolve, tuple(vary), lookup)
+    def resolve(request: Request) -> Tenant | None:
+        return from_mark(request.environ.get(key))
+
+    named = _named(f"from environ[{key!r}]", resolve, tuple(vary), lookup)
+    if lookup is not None and not isinstance(lookup, Mapping):
+        return named  # a lookup callable may block: it keeps going through resolve_async
+    return dataclasses.replace(named, mark_key=key, from_mark=from_mark)  # type: ignore[type-var]
 
 
 def first_of(*resolvers: AnyResolver) -> Resolver:

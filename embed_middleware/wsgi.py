@@ -46,6 +46,7 @@ class EmbedWSGIMiddleware:
             method,
             lambda: Request(environ, populate_request=False, shallow=True),
             self._warnings,
+            environ.get,
         )
         path = environ.get("PATH_INFO")
         if path is not None and path in (self.config.token_endpoint, self.config.jwks_path):

@@ -1,0 +1,119 @@
+"""A werkzeug ``Request`` read straight from an ASGI scope, its WSGI environ built only if asked for.
+
+Resolvers and claims hooks get the same ``Request`` type under ASGI as under WSGI. asgiref builds a
+faithful environ from a scope, but building it (and werkzeug's environ-backed request over it) costs
+more per page than the rest of the middleware's head bookkeeping; most hooks only read the path, the
+query, headers or cookies, which werkzeug's sans-I/O request takes as plain values. So this request
+is constructed from those values, and ``request.environ`` (asgiref's, with the app's tenant mark and
+``asgi.scope`` added) is built on first access and kept.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import MutableMapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from asgiref.wsgi import WsgiToAsgiInstance
+from werkzeug.datastructures import Headers
+from werkzeug.sansio.request import Request as SansIORequest
+from werkzeug.wrappers import Request
+
+from .tenants import ENVIRON_KEY
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+#: Where a Starlette/FastAPI app marks its tenant: ``request.state.embed_tenant = Tenant(...)``.
+STATE_KEY = "embed_tenant"
+
+
+def read_mark(scope: MutableMapping[str, Any], key: str) -> object:
+    """The app's tenant mark: ``scope["embed.tenant"]`` or Starlette's ``request.state.embed_tenant``.
+
+    Only the standard key is carried over from a scope; another key is never in an ASGI environ.
+    """
+    if key != ENVIRON_KEY:
+        return None
+    mark = scope.get(ENVIRON_KEY)
+    state = scope.get("state")
+    if mark is None and isinstance(state, MutableMapping):
+        mark = state.get(STATE_KEY)
+    return mark
+
+
+class ScopeRequest(Request):
+    """A shallow request (no body) over an ASGI scope."""
+
+    def __init__(self, scope: MutableMapping[str, Any]) -> None:
+        self.scope = scope
+        root_path = str(scope.get("root_path", ""))
+        path = str(scope.get("path", ""))
+        if root_path and path.startswith(root_path):
+            path = path[len(root_path) :]
+        client = scope.get("client")
+        server = scope.get("server")
+        SansIORequest.__init__(
+            self,
+            method=str(scope.get("method", "GET")),
+            scheme=str(scope.get("scheme", "http")),
+            server=(server[0], server[1]) if server else None,
+            root_path=root_path,
+            path=path,
+            query_string=_ascii_query(bytes(scope.get("query_string", b""))),
+            headers=_headers(scope),
+            remote_addr=client[0] if client else None,
+        )
+        self.shallow = True
+        self._environ: WSGIEnvironment | None = None
+
+    @property
+    def environ(self) -> WSGIEnvironment:  # type: ignore[override]
+        if self._environ is None:
+            self._environ = environ_from_scope(self.scope)
+        return self._environ
+
+
+#: Printable ASCII: what a browser leaves unescaped in a query string.
+_QUERY_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
+def _ascii_query(query: bytes) -> bytes:
+    """Stray non-ASCII bytes percent-encoded, as a browser would (and asgiref insists on)."""
+    return query if query.isascii() else quote(query, safe=_QUERY_SAFE).encode("ascii")
+
+
+def _headers(scope: MutableMapping[str, Any]) -> Headers:
+    """Fields as a WSGI server would present them: repeats joined with "," (cookies with "; ")."""
+    joined: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = raw_name.decode("latin-1")
+        lowered = name.lower()
+        names.setdefault(lowered, name)
+        joined.setdefault(lowered, []).append(raw_value.decode("latin-1"))
+    # HTTP/2 splits cookies; they rejoin with "; " (RFC 9113 8.2.3), every other field with ",".
+    return Headers(
+        [(names[k], ("; " if k == "cookie" else ",").join(values)) for k, values in joined.items()]
+    )
+
+
+def environ_from_scope(scope: MutableMapping[str, Any]) -> WSGIEnvironment:
+    """asgiref's WSGI environ for the scope, with the tenant mark and the scope itself added."""
+    builder = WsgiToAsgiInstance(None)
+    builder.scope = scope
+    try:
+        environ: WSGIEnvironment = builder.build_environ(scope, io.BytesIO())
+    except UnicodeDecodeError:
+        fixed = dict(scope, query_string=_ascii_query(scope["query_string"]))
+        builder.scope = fixed
+        environ = builder.build_environ(fixed, io.BytesIO())
+    cookies = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k.lower() == b"cookie"]
+    if len(cookies) > 1:
+        environ["HTTP_COOKIE"] = "; ".join(cookies)
+    environ["asgi.scope"] = scope
+    mark = read_mark(scope, ENVIRON_KEY)
+    if mark is not None:
+        environ[ENVIRON_KEY] = mark
+    return environ
