@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if "rewriting" in groups:
         rows += rewriting.run(quick=quick)
     if "memory" in groups:
-        rows.append(memory.run(quick=quick))
+        rows += memory.run(quick=quick)
     if "serving" in groups:
         served, notes = serving.run(quick=quick)
         rows += served

@@ -1,9 +1,12 @@
-"""Row 5: peak extra resident memory while a 256 MiB page streams through ``EmbedWSGIMiddleware``.
+"""Memory rows: peak extra resident memory while a 256 MiB page streams through each adapter.
 
 The rewriter promises memory that stays constant whatever the body's size; a middleware that
-buffered the page would show up here as hundreds of megabytes. Each side runs in a fresh subprocess
-so that neither inherits the other's heap. The floor is the same app consumed raw, without the
-middleware: what the server pays anyway. The figure that matters is wrapped minus raw.
+buffered the page would show up here as hundreds of megabytes. One row per adapter: WSGI
+(``EmbedWSGIMiddleware``, the body iterated as a WSGI server does) and ASGI (``EmbedASGIMiddleware``
+around an app sending 64 KiB ``http.response.body`` messages with more_body=True, to a ``send`` that
+discards them, under asyncio; see ``memory_asgi``). Each side runs in a fresh subprocess so that
+neither inherits the other's heap. The floor is the same app consumed raw, without the middleware:
+what the server pays anyway. The figure that matters is wrapped minus raw.
 
 Peak RSS is the kernel's high-water mark (``VmHWM``), reset after warm-up by writing ``5`` to
 ``/proc/self/clear_refs``; where that is refused, a thread samples ``VmRSS`` every 2 ms instead.
@@ -12,6 +15,8 @@ Peak RSS is the kernel's high-water mark (``VmHWM``), reset after warm-up by wri
 from __future__ import annotations
 
 import argparse
+import asyncio
+import functools
 import gc
 import json
 import os
@@ -19,15 +24,16 @@ import statistics
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from embed_middleware import EmbedWSGIMiddleware, Tenant, TokenIssuer
+from embed_middleware import EmbedASGIMiddleware, EmbedWSGIMiddleware, Tenant, TokenIssuer
 
+from .memory_asgi import ASGIPage, serve_asgi
 from .minting import SIGNING_KEY, tinybird_claims
 from .report import Row
 from .rewriting import filler
@@ -42,10 +48,13 @@ CYCLE = 64
 WARMUP_BYTES = 4 * MIB
 TARGET_BYTES = 1_000_000
 PLACEHOLDER = b"<JWT_TOKEN>"
+ADAPTERS = ("wsgi", "asgi")
+MODES = ("wrapped", "raw")
 
 
 class PageApp:
-    """A WSGI app streaming a huge page from three prebuilt chunks, so it never holds the body."""
+    """A WSGI app streaming a huge page from four prebuilt chunks, so it never holds the body; its
+    ``body`` is also the source of the ASGI app's messages."""
 
     def __init__(self) -> None:
         plain = filler(CHUNK)
@@ -62,10 +71,11 @@ class PageApp:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
-        return self._body(self.chunks)
+        return self.body()
 
-    def _body(self, chunks: int) -> Iterator[bytes]:
-        for index in range(chunks):
+    def body(self) -> Iterator[bytes]:
+        """``self.chunks`` chunks of ``CHUNK`` bytes, counting what was sent."""
+        for index in range(self.chunks):
             position = index % CYCLE
             if position == 0:
                 chunk = self._inside
@@ -88,9 +98,8 @@ def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any =
     return write
 
 
-def serve(application: WSGIApplication, page: PageApp, size: int) -> int:
+def serve(application: WSGIApplication) -> int:
     """Runs one request like a WSGI server would, discarding the body; returns the bytes received."""
-    page.chunks = size // CHUNK
     result = application(EnvironBuilder().get_environ(), _start_response)
     received = 0
     try:
@@ -147,29 +156,44 @@ class _Sampler(threading.Thread):
         return self.peak_kib
 
 
-def child(mode: str, size: int) -> dict[str, Any]:
+def child(adapter: str, mode: str, size: int) -> dict[str, Any]:
     """One measurement in this (fresh) process: baseline after warm-up, then peak while streaming."""
     tenant = Tenant("acme")
     issuer = TokenIssuer(signing_key=SIGNING_KEY, claims=tinybird_claims)
     page = PageApp()
-    middleware = EmbedWSGIMiddleware(page, issuer=issuer, resolver=lambda request: tenant)
-    application: WSGIApplication = middleware if mode == "wrapped" else page
-    serve(application, page, WARMUP_BYTES)
+    loop = asyncio.new_event_loop()
+    run_once: Callable[[], int]
+    if adapter == "wsgi":
+        wsgi = EmbedWSGIMiddleware(page, issuer=issuer, resolver=lambda request: tenant)
+        wsgi_app: WSGIApplication = wsgi if mode == "wrapped" else page
+        run_once = functools.partial(serve, wsgi_app)
+    else:
+
+        async def resolver(request: Request) -> Tenant:
+            return tenant  # async, so that no worker thread joins the event loop mid-measurement
+
+        asgi_page = ASGIPage(page)
+        asgi_app = EmbedASGIMiddleware(asgi_page, issuer=issuer, resolver=resolver)
+        run_once = functools.partial(serve_asgi, loop, asgi_app if mode == "wrapped" else asgi_page)
+    page.chunks = WARMUP_BYTES // CHUNK
+    run_once()
     page.sent = page.placeholders = 0
+    page.chunks = size // CHUNK
     sampler = _Sampler()
     sampler.start()
     gc.collect()
     baseline = _status_kib()["VmRSS"]
     exact = _reset_high_water_mark()
-    received = serve(application, page, size)
+    received = run_once()
     sampled = sampler.stop()
+    loop.close()
     peak = _status_kib()["VmHWM"] if exact else sampled
     growth = 0
     if mode == "wrapped":
         token = issuer.issue(tenant, None, Request(EnvironBuilder().get_environ()))
         growth = page.placeholders * (len(token.token) - len(PLACEHOLDER))
     if received != page.sent + growth or page.sent != size:
-        raise RuntimeError(f"{mode}: sent {page.sent}, received {received}, expected growth {growth}")
+        raise RuntimeError(f"{adapter} {mode}: sent {page.sent}, received {received}, growth {growth}")
     return {
         "baseline_kib": baseline,
         "peak_kib": peak,
@@ -178,32 +202,34 @@ def child(mode: str, size: int) -> dict[str, Any]:
     }
 
 
-def _spawn(mode: str, size: int) -> dict[str, Any]:
+def _spawn(adapter: str, mode: str, size: int) -> dict[str, Any]:
     root = Path(__file__).resolve().parent.parent
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH")) if p)
-    command = [sys.executable, "-m", "benchmarks.memory", "--child", mode, "--bytes", str(size)]
+    command = [sys.executable, "-m", "benchmarks.memory", "--child", mode, "--adapter", adapter]
+    command += ["--bytes", str(size)]
     done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
-        raise RuntimeError(f"memory child {mode} failed:\n{done.stderr}")
+        raise RuntimeError(f"memory child {adapter} {mode} failed:\n{done.stderr}")
     result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
     return result
 
 
-def run(*, quick: bool) -> Row:
-    size, runs = (64 * MIB, 1) if quick else (256 * MIB, 5)
-    extra: dict[str, list[int]] = {"wrapped": [], "raw": []}
+def measure(adapter: str, size: int, runs: int) -> Row:
+    """Median over ``runs`` fresh processes per side, the two sides alternating which goes first."""
+    extra: dict[str, list[int]] = {mode: [] for mode in MODES}
     methods: set[str] = set()
     for index in range(runs):
-        for mode in ("wrapped", "raw") if index % 2 == 0 else ("raw", "wrapped"):
-            result = _spawn(mode, size)
+        for mode in MODES if index % 2 == 0 else reversed(MODES):
+            result = _spawn(adapter, mode, size)
             extra[mode].append(result["peak_kib"] - result["baseline_kib"])
             methods.add(result["method"])
     ours = statistics.median(extra["wrapped"])
     floor = statistics.median(extra["raw"])
     difference = ours - floor
+    how = "/".join(sorted(methods))
     return Row(
-        benchmark=f"peak extra RSS, {size // MIB} MiB page via WSGI ({'/'.join(sorted(methods))})",
+        benchmark=f"peak extra RSS, {size // MIB} MiB page via {adapter.upper()} ({how})",
         ours=f"{ours:,.0f} KiB",
         floor=f"{floor:,.0f} KiB",
         ratio=f"{difference:+,.0f} KiB",
@@ -212,12 +238,19 @@ def run(*, quick: bool) -> Row:
     )
 
 
+def run(*, quick: bool) -> list[Row]:
+    """One row per adapter; quick mode streams 64 MiB once per side instead of 256 MiB five times."""
+    size, runs = (64 * MIB, 1) if quick else (256 * MIB, 5)
+    return [measure(adapter, size, runs) for adapter in ADAPTERS]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="one memory measurement (run by benchmarks.memory.run)")
-    parser.add_argument("--child", choices=("wrapped", "raw"), required=True)
+    parser.add_argument("--child", choices=MODES, required=True)
+    parser.add_argument("--adapter", choices=ADAPTERS, default="wsgi")
     parser.add_argument("--bytes", type=int, required=True)
     arguments = parser.parse_args()
-    print(json.dumps(child(arguments.child, arguments.bytes)))
+    print(json.dumps(child(arguments.adapter, arguments.child, arguments.bytes)))
 
 
 if __name__ == "__main__":
