@@ -38,13 +38,19 @@ def read_mark(scope: MutableMapping[str, Any], key: str) -> object:
         return None
     mark = scope.get(ENVIRON_KEY)
     state = scope.get("state")
-    if mark is None and isinstance(state, MutableMapping):
+    if mark is None and (type(state) is dict or isinstance(state, MutableMapping)):
         mark = state.get(STATE_KEY)
     return mark
 
 
+#: Stands for the headers until something asks for them.
+_UNBUILT = Headers()
+
+
 class ScopeRequest(Request):
     """A shallow request (no body) over an ASGI scope."""
+
+    _fields: Headers
 
     def __init__(self, scope: MutableMapping[str, Any]) -> None:
         self.scope = scope
@@ -62,11 +68,21 @@ class ScopeRequest(Request):
             root_path=root_path,
             path=path,
             query_string=_ascii_query(bytes(scope.get("query_string", b""))),
-            headers=_headers(scope),
+            headers=_UNBUILT,  # built on first access: a default claims hook never reads them
             remote_addr=client[0] if client else None,
         )
         self.shallow = True
         self._environ: WSGIEnvironment | None = None
+
+    @property
+    def headers(self) -> Headers:
+        if self._fields is _UNBUILT:
+            self._fields = _headers(self.scope)
+        return self._fields
+
+    @headers.setter
+    def headers(self, value: Headers) -> None:
+        self._fields = value
 
     @property
     def environ(self) -> WSGIEnvironment:  # type: ignore[override]

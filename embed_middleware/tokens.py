@@ -150,9 +150,9 @@ class TokenIssuer:
     def claims_for(self, tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
         """The payload before signing: hook claims, then tenant claims over them, then ours."""
         derived = self._claims(tenant, resource, request)
-        if not isinstance(derived, Mapping):
+        if type(derived) is not dict and not isinstance(derived, Mapping):  # the type check first: hot path
             raise TypeError(f"the claims hook must return a dict, not {type(derived).__name__}")
-        merged = _merge_locked(derived, tenant.claims)
+        merged = _merge_locked(derived, tenant.claims) if tenant.claims else dict(derived)
         now = int(self._clock())
         merged["iat"] = now
         merged["exp"] = now + self.ttl
