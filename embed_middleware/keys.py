@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -73,14 +74,22 @@ KeyMaterial = str | bytes | os.PathLike[str] | Mapping[str, Any] | Any
 
 
 class _PreparedHMAC(HMACAlgorithm):
-    """PyJWT's own HMAC algorithm, with the key it validated once kept for every signature."""
+    """PyJWT's own HMAC algorithm, with the key it validated once kept for every signature.
+
+    Signing goes through ``hmac.digest``, the one-shot form of the same HMAC that skips building an
+    ``hmac.HMAC`` object per token (PyJWT still builds the header, encodes and assembles the token).
+    """
 
     def __init__(self, hash_alg: Any, key: bytes) -> None:
         super().__init__(hash_alg)
         self._prepared = HMACAlgorithm(hash_alg).prepare_key(key)
+        self._digest = hash_alg().name
 
     def prepare_key(self, key: Any) -> bytes:
         return self._prepared
+
+    def sign(self, msg: bytes, key: bytes) -> bytes:
+        return hmac.digest(key, msg, self._digest)
 
 
 class SigningKey:

@@ -52,6 +52,9 @@ RESERVED_CLAIMS = frozenset({"iat", "exp", "jti"})
 #: How many (profile, resource) pairs the URL-budget warning remembers, so it warns once each.
 _WARNED_LIMIT = 1024
 
+#: One encoder for every payload (``json.dumps`` with options builds a new one per call).
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
 #: ``(tenant, resource, request) -> claims``; resource is None for the bare ``<JWT_TOKEN>``.
 ClaimsHook = Callable[[Tenant, "str | None", Request], Mapping[str, Any]]
 
@@ -168,7 +171,7 @@ class TokenIssuer:
         claims = self.claims_for(tenant, resource, request)
         if isinstance(self._keys, TenantKeys):
             _pin_tenant(claims, self._keys.tenant_claim, tenant.id)
-        token = key.encode(json.dumps(claims, separators=(",", ":")).encode())
+        token = key.encode(_COMPACT_JSON.encode(claims).encode())
         issued = IssuedToken(token, claims["iat"], claims["exp"], claims["jti"], key.kid)
         if self._profile is not None and self._profile.url_budget is not None:
             self._check_url_budget(tenant, resource, token)
