@@ -31,7 +31,7 @@ SIGNING_KEY = "x" * 48
 RESOURCE = "top_airlines"
 WORKSPACE_ID = "f3c5e2a1-0b7d-4c8e-9a6f-2d1b3e4c5a6b"
 TTL = 600
-TARGET_RATIO = 2.0
+TARGET_RATIO = 1.5
 
 #: ``(tenant, resource, request) -> token``: the shape both contenders are called with.
 Mint = Callable[[Tenant, str | None, Request], object]
