@@ -13,11 +13,11 @@ import platform
 import sys
 import time
 
-from . import algorithms, memory, minting, rewriting, serving
+from . import algorithms, browser, memory, minting, rewriting, serving
 from .report import Row, render
 
 #: The groups of rows, in the order the table prints them.
-GROUPS = ("minting", "rewriting", "memory", "serving")
+GROUPS = ("minting", "rewriting", "memory", "serving", "browser")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     if "serving" in groups:
         served, notes = serving.run(quick=quick)
         rows += served
+    if "browser" in groups:
+        rows += browser.run(quick=quick)
     print(render(rows))
     elapsed = time.perf_counter() - started
     kind = "quick" if arguments.quick else "full"
