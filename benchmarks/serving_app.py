@@ -1,27 +1,33 @@
-"""The ASGI apps the end-to-end rows serve under uvicorn: ``raw`` and the same app ``wrapped``.
+"""The pages the end-to-end rows serve, and the ASGI apps that serve them under uvicorn.
 
-``python -m uvicorn benchmarks.serving_app:raw`` (or ``:wrapped``). A bare ASGI callable rather than
-a framework, so that the wrapped/raw ratio shows the middleware's cost undiluted by routing:
+``python -m uvicorn benchmarks.serving_app:raw`` (or ``:wrapped``) is a bare ASGI callable rather
+than a framework, so that its wrapped/raw ratio shows the middleware's cost undiluted by routing: the
+worst case, a do-nothing app. ``fastapi_raw``/``fastapi_wrapped`` are factories (``uvicorn
+--factory``) for the same routes as a FastAPI app, the kind of app the middleware is actually put in
+front of; they import FastAPI only when called, so this module (and the runner that imports the
+pages from it) loads without FastAPI installed. ``serving_wsgi_app`` serves the same routes from
+Flask, for gunicorn.
+
+Routes, identical in every app:
 
 * ``/page``: a ~2 KB HTML page with one ``<JWT_TOKEN>`` placeholder, sent in one body message with
   its ``Content-Length``; the app marks the tenant the way a Starlette view would
   (``request.state.embed_tenant``, i.e. ``scope["state"]["embed_tenant"]``).
+* ``/page5``: the same size of page with five named placeholders (``<JWT_TOKEN:kpis>`` ...), a
+  dashboard of five charts: five tokens minted per request.
+* ``/plain``: the same size of HTML page without a placeholder, which the middleware must scan and
+  then send unchanged.
 * ``/data``: a small JSON document, which the middleware must hand on untouched.
 * anything else: 404, plain text.
-
-``fastapi_raw``/``fastapi_wrapped`` serve the same two routes from a FastAPI app, the kind of app
-the middleware is actually put in front of.
 
 ``lifespan`` is answered, so uvicorn starts without complaint; the middleware passes it through.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: FastAPI resolves a view's annotations in the module's
+# globals, and the FastAPI names here are imported inside the factory, so they must be real objects.
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
-
-from fastapi import FastAPI, Request, Response
 
 from embed_middleware import EmbedASGIMiddleware, TokenIssuer, from_environ
 
@@ -35,16 +41,40 @@ Send = Callable[[Message], Awaitable[None]]
 SIGNING_KEY = "x" * 48
 TENANT = "acme"
 PAGE_PATH = "/page"
+PAGE5_PATH = "/page5"
+PLAIN_PATH = "/plain"
 JSON_PATH = "/data"
 PAGE_BYTES = 2048
 PLACEHOLDER = b"<JWT_TOKEN>"
+#: The charts of the five-placeholder page, in page order; each gets its own token.
+NAMES = ("kpis", "top_airlines", "routes", "delays", "map")
+NAMED_PLACEHOLDERS = tuple(b"<JWT_TOKEN:" + name.encode() + b">" for name in NAMES)
+HTML = "text/html; charset=utf-8"
+JSON = "application/json"
 
-_SNIPPET = b'<iframe src="https://charts.example/embed?token=' + PLACEHOLDER + b'"></iframe>\n'
 _TAIL = b"</table></body></html>\n"
-_FILLER = filler(PAGE_BYTES - len(_SNIPPET) - len(_TAIL))
-#: The embed sits between two table rows near the middle of the page, as in a dashboard.
-_CUT = _FILLER.rindex(b"\n", 0, len(_FILLER) // 2) + 1
-PAGE = _FILLER[:_CUT] + _SNIPPET + _FILLER[_CUT:] + _TAIL
+
+
+def _snippet(placeholder: bytes) -> bytes:
+    return b'<iframe src="https://charts.example/embed?token=' + placeholder + b'"></iframe>\n'
+
+
+def _page(placeholders: Sequence[bytes]) -> bytes:
+    """``PAGE_BYTES`` of HTML with one embed per placeholder, between table rows and spread evenly
+    through the page, as in a dashboard (a single one sits near the middle)."""
+    snippets = [_snippet(placeholder) for placeholder in placeholders]
+    body = filler(PAGE_BYTES - sum(map(len, snippets)) - len(_TAIL))
+    parts, start = [], 0
+    for index, snippet in enumerate(snippets):
+        cut = body.rindex(b"\n", 0, (index + 1) * len(body) // (len(snippets) + 1)) + 1
+        parts += [body[start:cut], snippet]
+        start = cut
+    return b"".join([*parts, body[start:], _TAIL])
+
+
+PAGE = _page([PLACEHOLDER])
+PAGE5 = _page(NAMED_PLACEHOLDERS)
+PLAIN = _page([])
 JSON_BODY = json.dumps(
     {
         "tenant": TENANT,
@@ -53,16 +83,23 @@ JSON_BODY = json.dumps(
     },
     separators=(",", ":"),
 ).encode()
+#: Path -> (content type, body, whether the app marks the tenant): what every app serves.
+ROUTES: dict[str, tuple[str, bytes, bool]] = {
+    PAGE_PATH: (HTML, PAGE, True),
+    PAGE5_PATH: (HTML, PAGE5, True),
+    PLAIN_PATH: (HTML, PLAIN, True),
+    JSON_PATH: (JSON, JSON_BODY, False),
+}
 _NOT_FOUND = b"not found\n"
 
 
-def _headers(content_type: bytes, body: bytes) -> list[tuple[bytes, bytes]]:
-    return [(b"content-type", content_type), (b"content-length", str(len(body)).encode("ascii"))]
+def _headers(content_type: str, body: bytes) -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode("ascii"))]
 
 
-_PAGE_HEADERS = _headers(b"text/html; charset=utf-8", PAGE)
-_JSON_HEADERS = _headers(b"application/json", JSON_BODY)
-_NOT_FOUND_HEADERS = _headers(b"text/plain; charset=utf-8", _NOT_FOUND)
+#: Prebuilt once, so that the raw app costs as little as an app can.
+_RESPONSES = {path: (_headers(kind, body), body, mark) for path, (kind, body, mark) in ROUTES.items()}
+_NOT_FOUND_RESPONSE = (_headers("text/plain; charset=utf-8", _NOT_FOUND), _NOT_FOUND, False)
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
@@ -76,20 +113,16 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 
 async def raw(scope: Scope, receive: Receive, send: Send) -> None:
-    """The app without the middleware: the floor of the end-to-end rows."""
+    """The app without the middleware: the floor of the bare-ASGI rows."""
     if scope["type"] == "lifespan":
         await _lifespan(receive, send)
         return
     if scope["type"] != "http":
         return
-    path = scope["path"]
-    if path == PAGE_PATH:
+    headers, body, mark = _RESPONSES.get(scope["path"], _NOT_FOUND_RESPONSE)
+    if mark:
         scope.setdefault("state", {})["embed_tenant"] = TENANT
-        status, headers, body = 200, _PAGE_HEADERS, PAGE
-    elif path == JSON_PATH:
-        status, headers, body = 200, _JSON_HEADERS, JSON_BODY
-    else:
-        status, headers, body = 404, _NOT_FOUND_HEADERS, _NOT_FOUND
+    status = 404 if body is _NOT_FOUND else 200
     await send({"type": "http.response.start", "status": status, "headers": list(headers)})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
@@ -98,22 +131,31 @@ wrapped = EmbedASGIMiddleware(raw, issuer=TokenIssuer(SIGNING_KEY), resolver=fro
 
 
 def _fastapi_app(*, embed: bool) -> Any:
-    """The same two routes as a FastAPI app: what a real user's app costs per request."""
+    """The same routes as a FastAPI app: what a real user's app costs per request."""
+    from fastapi import FastAPI, Request, Response
+
     app = FastAPI()
 
-    @app.get(PAGE_PATH)
-    async def page(request: Request) -> Response:
-        request.state.embed_tenant = TENANT
-        return Response(PAGE, media_type="text/html; charset=utf-8")
+    def route(path: str, content_type: str, body: bytes, mark: bool) -> None:
+        async def view(request: Request) -> Response:
+            if mark:
+                request.state.embed_tenant = TENANT
+            return Response(body, media_type=content_type)
 
-    @app.get(JSON_PATH)
-    async def data() -> Response:
-        return Response(JSON_BODY, media_type="application/json")
+        app.add_api_route(path, view, methods=["GET"], name=path)
 
+    for path, (content_type, body, mark) in ROUTES.items():
+        route(path, content_type, body, mark)
     if embed:
         app.add_middleware(EmbedASGIMiddleware, issuer=TokenIssuer(SIGNING_KEY), resolver=from_environ())
     return app
 
 
-fastapi_raw = _fastapi_app(embed=False)
-fastapi_wrapped = _fastapi_app(embed=True)
+def fastapi_raw() -> Any:
+    """``uvicorn --factory benchmarks.serving_app:fastapi_raw``: the floor of the FastAPI rows."""
+    return _fastapi_app(embed=False)
+
+
+def fastapi_wrapped() -> Any:
+    """``uvicorn --factory benchmarks.serving_app:fastapi_wrapped``: the app with the middleware."""
+    return _fastapi_app(embed=True)
