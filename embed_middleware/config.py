@@ -68,6 +68,8 @@ class EmbedConfig:
     token_endpoint: str | None
     vary: tuple[str, ...]
     jwks_path: str | None = None
+    #: Seconds an ASGI request waits for the resolver before it fails closed (a clean 500).
+    resolver_timeout: float = 5.0
     #: Set when the resolver only reads a value the app marked (``from_environ``): adapters then
     #: hand that value over directly instead of building a request object to carry it.
     mark_key: str | None = None
@@ -87,6 +89,7 @@ class EmbedConfig:
         token_endpoint: str | None = None,
         vary: Sequence[str] | None = None,
         jwks_path: str | None = None,
+        resolver_timeout: float = 5.0,
     ) -> EmbedConfig:
         if not isinstance(issuer, TokenIssuer):
             raise ConfigurationError("issuer must be a TokenIssuer, e.g. TokenIssuer(signing_key=...)")
@@ -103,6 +106,14 @@ class EmbedConfig:
                 raise ConfigurationError(f"{name} must be a path starting with '/', not {path!r}")
         if jwks_path is not None:
             _check_publishable(issuer)
+        if (
+            isinstance(resolver_timeout, bool)
+            or not isinstance(resolver_timeout, int | float)
+            or not 0 < resolver_timeout <= 300
+        ):
+            raise ConfigurationError(
+                f"resolver_timeout must be a number of seconds between 0 and 300, not {resolver_timeout!r}"
+            )
         if vary is not None and (
             isinstance(vary, str) or not all(isinstance(v, str) and HEADER_NAME.fullmatch(v) for v in vary)
         ):
@@ -124,6 +135,7 @@ class EmbedConfig:
             token_endpoint=token_endpoint,
             vary=tuple(vary) if vary is not None else vary_of(resolver),
             jwks_path=jwks_path,
+            resolver_timeout=float(resolver_timeout),
             mark_key=getattr(resolver, "mark_key", None),
             resolve_mark=getattr(resolver, "from_mark", None),
         )

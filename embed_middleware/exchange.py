@@ -15,6 +15,7 @@ Headers are held until the first non-empty output or the end of the body, so tha
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from collections.abc import Callable, Iterable
@@ -126,13 +127,19 @@ class Exchange:
         return self._tenant  # type: ignore[return-value]
 
     async def settle_tenant_async(self) -> None:
-        """Await the resolver (ASGI), so the exchange never calls it on the event loop later."""
+        """Await the resolver (ASGI), so the exchange never calls it on the event loop later.
+
+        A resolver still waiting after ``resolver_timeout`` seconds (a hung database, say) fails
+        closed like one that raised: a clean 500, never a token and never a request held forever.
+        """
         if self._tenant is _UNRESOLVED:
             try:
                 if self._marked:
                     found = self._resolve_from_mark()
                 else:
-                    found = await self._config.resolve_async(self.request)
+                    found = await asyncio.wait_for(
+                        self._config.resolve_async(self.request), self._config.resolver_timeout
+                    )
             except Exception as error:
                 raise TokenIssueError(RESOLVER_RAISED) from error
             self.settle_tenant(found)

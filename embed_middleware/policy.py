@@ -18,6 +18,9 @@ DEFAULT_CONTENT_TYPES = ("text/html", "application/xhtml+xml")
 #: RFC 9111 5.2.2: ``no-store`` keeps every cache (shared or the browser's back/forward store)
 #: from keeping a page that carries a tenant's token; ``private`` covers caches that ignore it.
 NO_STORE = "private, no-store"
+#: The browsers' default, stated so an older default or a meta tag cannot loosen it: links from a page
+#: with a token send other origins only the origin, never a path or query that might carry one.
+REFERRER_POLICY = "strict-origin-when-cross-origin"
 #: Headers that tell a CDN or surrogate how long to keep a response *instead of* Cache-Control
 #: (RFC 9213 for the ``CDN-Cache-Control`` family; Fastly, Akamai and Varnish for the others): on a
 #: page with a token they would let a shared cache keep it, so they go.
@@ -131,10 +134,13 @@ def mark_body_changed(headers: HeaderList, content_length: int | None) -> None:
 
 
 def mark_carries_token(headers: HeaderList, vary: Iterable[str]) -> None:
-    """No cache may keep this response, and whatever the tenant came from varies it."""
+    """No cache may keep this response, whatever the tenant came from varies it, and the page's
+    address goes to other origins without its path or query (unless the app chose a policy)."""
     _drop(headers, _carries_token_drops)
     headers.append(("Cache-Control", NO_STORE))
     add_vary(headers, vary)
+    if header_value(headers, "referrer-policy") is None:
+        headers.append(("Referrer-Policy", REFERRER_POLICY))
 
 
 def _carries_token_drops(name: str) -> bool:

@@ -22,7 +22,15 @@ from starlette.requests import Request as StarletteRequest
 from werkzeug.wrappers import Request
 from wsgi_helpers import KEY, decode
 
-from embed_middleware import EmbedASGIMiddleware, Tenant, TokenIssuer, first_of, from_environ, from_header
+from embed_middleware import (
+    ConfigurationError,
+    EmbedASGIMiddleware,
+    Tenant,
+    TokenIssuer,
+    first_of,
+    from_environ,
+    from_header,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -340,3 +348,27 @@ def test_real_uvicorn_accepts_our_framing(uvicorn_server: int, path: str) -> Non
         assert response.getheader("Content-Length") is None
         assert response.getheader("Transfer-Encoding") == "chunked"
     assert response.getheader("Cache-Control") == "private, no-store"
+
+
+async def test_a_hung_async_resolver_fails_closed_after_the_timeout(caplog: pytest.LogCaptureFixture) -> None:
+    async def hung(request: Any) -> Tenant:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": HTML_HEADERS})
+        await send({"type": "http.response.body", "body": b"<p><JWT_TOKEN></p>"})
+
+    started = time.monotonic()
+    messages = await call_asgi(wrap(app, resolver=hung, resolver_timeout=0.2), http_scope("/"))
+    assert 0.2 <= time.monotonic() - started < 2
+    assert messages[0]["status"] == 500
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    assert b"JWT_TOKEN" not in body and b"could not prepare the embed" in body
+    assert any(isinstance(r.exc_info[1].__cause__, TimeoutError) for r in caplog.records if r.exc_info)
+
+
+def test_resolver_timeout_is_validated() -> None:
+    for bad in (0, -1, 301, "5", True):
+        with pytest.raises(ConfigurationError, match="resolver_timeout"):
+            wrap(lambda *a: None, resolver_timeout=bad)
