@@ -1,0 +1,322 @@
+"""The Flask extension: the resolver runs in Flask's request context, templates name placeholders with
+``embed_token()``, and the token endpoint is a Flask view answering as the core endpoint does."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from flask import Flask, g, jsonify, render_template_string, request, session, url_for
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+from wsgi_helpers import KEY, decode
+
+from embed_middleware import ConfigurationError, EmbedWSGIMiddleware, Tenant, TokenIssuer
+from embed_middleware.flask import EXTENSION_KEY, TOKEN_VIEW, Embed
+
+TOKEN = re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
+TENANTS = {"acme": Tenant("acme"), "globex": Tenant("globex", resources=frozenset({"top_airlines"}))}
+PAGE = """<!doctype html>
+<iframe id="named" src="https://charts.example.com/e?token={{ embed_token('top_airlines') }}"></iframe>
+<iframe id="bare" src="https://charts.example.com/e?token={{ embed_token() }}"></iframe>
+<iframe id="escaped" src="https://charts.example.com/e?token={{ '<JWT_TOKEN:bookings>' }}"></iframe>
+<a id="link" href="{{ url_for('page', token=embed_token('top_airlines')) }}">same page</a>
+<p id="text">{{ embed_token('top_airlines') }}</p>
+"""
+
+
+def session_tenant() -> Tenant | None:
+    """The tenant of the signed-in user, from Flask's (signed) session cookie."""
+    return TENANTS.get(session.get("tenant", ""))
+
+
+def make_app(*, factory: bool = False, **options: Any) -> tuple[Flask, Embed]:
+    app = Flask(__name__)
+    app.secret_key = "test-secret-" + "s" * 32
+    options.setdefault("issuer", TokenIssuer(KEY))
+    options.setdefault("resolver", session_tenant)
+    if factory:
+        embed = Embed(**options)
+        embed.init_app(app)
+    else:
+        embed = Embed(app, **options)
+
+    @app.post("/login/<tenant>")
+    def login(tenant: str) -> str:
+        session["tenant"] = tenant
+        return "ok"
+
+    @app.get("/")
+    def page() -> str:
+        return render_template_string(PAGE)
+
+    @app.get("/api")
+    def api() -> Any:
+        return jsonify(ok=True)
+
+    return app, embed
+
+
+def client_of(app: Flask, tenant: str | None = None) -> FlaskClient:
+    client = app.test_client()
+    if tenant is not None:
+        assert client.post(f"/login/{tenant}").status_code == 200
+    return client
+
+
+def claims_from(response: TestResponse) -> dict[str, Any]:
+    """The claims of the token a token endpoint answered with."""
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.json
+    assert isinstance(body, dict)
+    return decode(body["token"])
+
+
+def tokens_in(html: str, element_id: str) -> list[dict[str, Any]]:
+    line = next(line for line in html.splitlines() if f'id="{element_id}"' in line)
+    return [decode(token) for token in TOKEN.findall(line)]
+
+
+@pytest.mark.parametrize("factory", [False, True], ids=["constructor", "init_app"])
+def test_both_forms_fill_every_placeholder_form_in_a_template(factory: bool) -> None:
+    app, embed = make_app(factory=factory)
+    assert app.extensions[EXTENSION_KEY] is embed
+    assert isinstance(app.wsgi_app, EmbedWSGIMiddleware)
+    response = client_of(app, "acme").get("/")
+    html = response.get_data(as_text=True)
+    assert "JWT_TOKEN" not in html, html
+    assert [c["resource"] for c in tokens_in(html, "named")] == ["top_airlines"]
+    assert [c.get("resource") for c in tokens_in(html, "bare")] == [None]
+    assert [c["resource"] for c in tokens_in(html, "escaped")] == ["bookings"], "&lt;…&gt; is filled too"
+    assert [c["resource"] for c in tokens_in(html, "link")] == ["top_airlines"], "percent-encoded too"
+    assert [c["resource"] for c in tokens_in(html, "text")] == ["top_airlines"]
+    assert {c["sub"] for c in tokens_in(html, "named") + tokens_in(html, "bare")} == {"acme"}
+    assert response.headers["Cache-Control"] == "private, no-store"
+    assert "Cookie" in response.headers["Vary"]
+
+
+def test_embed_token_writes_the_raw_placeholder_as_markup() -> None:
+    app, _ = make_app()
+    with app.test_request_context("/"):
+        rendered = render_template_string(
+            '<a href="?t={{ embed_token("a.b:c-d_1") }}">{{ embed_token() }}</a>'
+        )
+    assert rendered == '<a href="?t=<JWT_TOKEN:a.b:c-d_1>"><JWT_TOKEN></a>', "autoescape leaves it alone"
+
+
+@pytest.mark.parametrize("name", ['x"><script>', "", "a b", "x" * 65, 7])
+def test_embed_token_refuses_what_is_not_a_resource_name(name: object) -> None:
+    app, _ = make_app()
+    with app.test_request_context("/"), pytest.raises(ValueError, match="not a resource name"):
+        render_template_string("{{ embed_token(name) }}", name=name)
+
+
+def test_custom_placeholder_word_is_what_templates_get() -> None:
+    app, _ = make_app(placeholder="EMBED")
+    app.add_url_rule("/custom", "custom", lambda: render_template_string("<p>{{ embed_token('x') }}</p>"))
+    html = client_of(app, "acme").get("/custom").get_data(as_text=True)
+    assert decode(TOKEN.findall(html)[0])["resource"] == "x"
+
+
+def test_g_set_by_a_before_request_hook_names_the_tenant() -> None:
+    app, _ = make_app(resolver=lambda: g.get("org"))
+
+    @app.before_request
+    def load_org() -> None:
+        g.org = request.headers.get("X-Org")  # e.g. from an API key checked here
+
+    html = app.test_client().get("/", headers={"X-Org": "globex"}).get_data(as_text=True)
+    assert [c["sub"] for c in tokens_in(html, "named") + tokens_in(html, "bare")] == ["globex"] * 2
+    html = app.test_client().get("/", headers={"X-Org": "bad\x7fid"}).get_data(as_text=True)
+    assert TOKEN.search(html) is None, "a str is a tenant id, and a malformed one names no tenant"
+
+
+def test_a_login_made_by_the_view_itself_counts() -> None:
+    app, _ = make_app()
+
+    @app.get("/login-and-show/<tenant>")
+    def login_and_show(tenant: str) -> str:
+        session["tenant"] = tenant
+        return render_template_string(PAGE)
+
+    html = app.test_client().get("/login-and-show/acme").get_data(as_text=True)
+    assert tokens_in(html, "named")[0]["sub"] == "acme", "the resolver runs after the view"
+
+
+def test_no_tenant_no_token() -> None:
+    app, _ = make_app()
+    response = app.test_client().get("/")
+    html = response.get_data(as_text=True)
+    assert TOKEN.search(html) is None and "JWT_TOKEN" not in html
+    assert html.count('?token="') == 4 and '<p id="text"></p>' in html, "placeholders emptied: fail closed"
+
+
+def test_the_resolver_runs_only_for_responses_that_may_carry_a_token() -> None:
+    calls: list[str] = []
+
+    def counting() -> Tenant | None:
+        calls.append(request.path)
+        return session_tenant()
+
+    app, _ = make_app(resolver=counting)
+    client = client_of(app, "acme")
+    client.get("/api")
+    client.get("/")
+    client.get("/")
+    assert calls == ["/login/acme", "/", "/"], "never for the JSON answer; once per page"
+
+
+def test_a_mark_set_by_the_view_wins() -> None:
+    app, _ = make_app(resolver=lambda: pytest.fail("not called when the view marked the tenant"))
+
+    @app.get("/marked")
+    def marked() -> str:
+        request.environ["embed.tenant"] = Tenant("initech")
+        return render_template_string(PAGE)
+
+    html = app.test_client().get("/marked").get_data(as_text=True)
+    assert tokens_in(html, "named")[0]["sub"] == "initech"
+
+
+def test_two_tenants_never_get_each_others_token() -> None:
+    app, _ = make_app(token_endpoint="/embed/token")
+    acme, globex = client_of(app, "acme"), client_of(app, "globex")
+    for _ in range(3):  # interleaved, on one app and one extension
+        for client, tenant in ((acme, "acme"), (globex, "globex"), (acme, "acme")):
+            page = client.get("/").get_data(as_text=True)
+            assert {c["sub"] for c in tokens_in(page, "named") + tokens_in(page, "link")} == {tenant}
+            assert claims_from(client.get("/embed/token?resource=top_airlines"))["sub"] == tenant
+
+
+def test_a_resolver_that_raises_is_a_500_and_is_called_once() -> None:
+    calls = 0
+
+    def broken() -> Tenant | None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("database down")
+
+    app, _ = make_app(resolver=broken)
+    response = app.test_client().get("/")
+    assert response.status_code == 500
+    assert TOKEN.search(response.get_data(as_text=True)) is None
+    assert calls == 1, "not again for the error page"
+
+
+def test_a_resolver_returning_something_else_is_a_500() -> None:
+    app, _ = make_app(resolver=lambda: {"tenant": "acme"})
+    assert app.test_client().get("/").status_code == 500
+
+
+def test_start_up_errors() -> None:
+    with pytest.raises(ConfigurationError, match="takes no arguments"):
+        Embed(issuer=TokenIssuer(KEY), resolver=lambda request: None)  # type: ignore[arg-type,misc]
+    with pytest.raises(ConfigurationError, match="token_endpoint"):
+        Embed(issuer=TokenIssuer(KEY), resolver=session_tenant, token_endpoint="embed/token")
+    with pytest.raises(ConfigurationError, match="missing_tenant"):
+        Embed(issuer=TokenIssuer(KEY), resolver=session_tenant, missing_tenant="ignore")
+    app, embed = make_app()
+    with pytest.raises(ConfigurationError, match="already"):
+        embed.init_app(app)
+
+
+# -- the token endpoint, as a Flask view --------------------------------------------------------------
+
+
+@pytest.fixture
+def endpoint_app() -> Flask:
+    return make_app(token_endpoint="/embed/token")[0]
+
+
+def test_token_view_answers_as_the_core_endpoint(endpoint_app: Flask) -> None:
+    response = client_of(endpoint_app, "acme").get("/embed/token?resource=top_airlines")
+    assert response.status_code == 200
+    body = response.json
+    assert body is not None and set(body) == {"token", "expires_at", "expires_in"}
+    claims = decode(body["token"])
+    assert (claims["sub"], claims["resource"]) == ("acme", "top_airlines")
+    assert body["expires_at"] == claims["exp"] and 595 <= body["expires_in"] <= 600
+    assert response.headers["Cache-Control"] == "private, no-store"
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers["Vary"] == "Cookie", "once, though Flask's session adds it too"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    with endpoint_app.test_request_context("/"):
+        assert url_for(TOKEN_VIEW, resource="x") == "/embed/token?resource=x"
+
+
+def test_token_view_uses_the_request_context(endpoint_app: Flask) -> None:
+    """What the core endpoint cannot do: the session (or g, current_user) is there when it resolves."""
+    bare = client_of(endpoint_app, "acme").get("/embed/token")
+    assert "resource" not in claims_from(bare)
+
+
+@pytest.mark.parametrize(
+    ("tenant", "query", "status", "error"),
+    [
+        (None, "?resource=top_airlines", 401, "no_tenant"),
+        ("nobody", "?resource=top_airlines", 401, "no_tenant"),
+        ("globex", "?resource=bookings", 404, "unknown_resource"),
+        ("globex", "", 404, "unknown_resource"),
+        ("acme", "?resource=a%20b", 400, "invalid_resource"),
+        ("acme", "?resource=" + "x" * 65, 400, "invalid_resource"),
+    ],
+)
+def test_token_view_refusals(
+    endpoint_app: Flask, tenant: str | None, query: str, status: int, error: str
+) -> None:
+    response = client_of(endpoint_app, tenant).get("/embed/token" + query)
+    assert (response.status_code, response.json) == (status, {"error": error})
+    assert response.headers["Cache-Control"] == "private, no-store"
+    assert TOKEN.search(response.get_data(as_text=True)) is None
+
+
+def test_token_view_head_and_methods(endpoint_app: Flask) -> None:
+    client = client_of(endpoint_app, "acme")
+    head = client.head("/embed/token?resource=top_airlines")
+    assert head.status_code == 200 and head.get_data() == b""
+    assert int(head.headers["Content-Length"]) > 0
+    post = client.post("/embed/token")
+    assert post.status_code == 405 and "GET" in post.headers["Allow"]
+
+
+def test_the_middleware_never_answers_the_endpoint_without_context(endpoint_app: Flask) -> None:
+    """The path is a Flask route: the middleware is configured without it."""
+    assert isinstance(endpoint_app.wsgi_app, EmbedWSGIMiddleware)
+    assert endpoint_app.wsgi_app.config.token_endpoint is None
+
+
+# -- flask-login -----------------------------------------------------------------------------------
+
+
+def test_current_user_names_the_tenant() -> None:
+    flask_login = pytest.importorskip("flask_login")
+
+    class User(flask_login.UserMixin):  # type: ignore[misc,name-defined]
+        def __init__(self, user_id: str, org: str) -> None:
+            self.id = user_id
+            self.org = org
+
+    users = {"ann": User("ann", "acme"), "bob": User("bob", "globex")}
+
+    def user_tenant() -> Tenant | None:
+        user = flask_login.current_user
+        return TENANTS.get(user.org) if user.is_authenticated else None
+
+    app, _ = make_app(resolver=user_tenant, token_endpoint="/embed/token")
+    manager = flask_login.LoginManager(app)
+    manager.user_loader(users.get)
+
+    @app.post("/signin/<name>")
+    def signin(name: str) -> str:
+        flask_login.login_user(users[name])
+        return "ok"
+
+    ann, bob, anonymous = app.test_client(), app.test_client(), app.test_client()
+    ann.post("/signin/ann")
+    bob.post("/signin/bob")
+    assert tokens_in(ann.get("/").get_data(as_text=True), "named")[0]["sub"] == "acme"
+    assert tokens_in(bob.get("/").get_data(as_text=True), "named")[0]["sub"] == "globex"
+    assert TOKEN.search(anonymous.get("/").get_data(as_text=True)) is None
+    assert claims_from(bob.get("/embed/token?resource=top_airlines"))["sub"] == "globex"
+    assert anonymous.get("/embed/token").status_code == 401
