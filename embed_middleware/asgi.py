@@ -107,6 +107,8 @@ class _ASGIResponder:
                 return
             if exchange.passes and exchange.head_sent:
                 await self._send(message)
+                if not message.get("more_body", False):
+                    exchange.body(b"", final=True)  # records the end, so finish() adds nothing
                 return
             more = bool(message.get("more_body", False))
             await self._feed(message.get("body", b""), more=more)

@@ -25,6 +25,7 @@ from wsgi_helpers import KEY, decode
 from embed_middleware import (
     ConfigurationError,
     EmbedASGIMiddleware,
+    HeaderDelivery,
     Tenant,
     TokenIssuer,
     first_of,
@@ -372,3 +373,25 @@ def test_resolver_timeout_is_validated() -> None:
     for bad in (0, -1, 301, "5", True):
         with pytest.raises(ConfigurationError, match="resolver_timeout"):
             wrap(lambda *a: None, resolver_timeout=bad)
+
+
+async def test_a_streamed_response_that_is_not_rewritten_ends_exactly_once() -> None:
+    """With a header token, JSON sent in several messages passes through; the end is not repeated."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope.setdefault("state", {})["embed_tenant"] = "acme"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"{", "more_body": True})
+        await send({"type": "http.response.body", "body": b"}", "more_body": False})
+
+    messages = await call_asgi(wrap(app, header=HeaderDelivery()), http_scope("/api"))
+    check_sequence(messages)
+    bodies = [m for m in messages if m["type"] == "http.response.body"]
+    assert [m["body"] for m in bodies] == [b"{", b"}"]
+    assert decode(dict(messages[0]["headers"])[b"x-embed-token"])["sub"] == "acme"
