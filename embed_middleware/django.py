@@ -1,0 +1,369 @@
+"""Django middleware: the same embeds, configured from settings, for sync (WSGI) and async (ASGI) Django::
+
+    MIDDLEWARE = [
+        "django.middleware.gzip.GZipMiddleware",                   # compression outside (above) us
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "embed_middleware.django.EmbedMiddleware",                 # below what the resolver reads
+    ]
+    EMBED_MIDDLEWARE = {
+        "issuer": "myproject.embed.issuer",        # a TokenIssuer, or its dotted path
+        "resolver": "myproject.embed.tenant_of",   # request -> Tenant | None, or its dotted path
+    }
+
+Like whitenoise's Django adapter, this only maps settings and Django's objects onto the core: the
+``Exchange`` takes each decision exactly as under EmbedWSGIMiddleware/EmbedASGIMiddleware. Dotted
+paths exist because a resolver that imports models cannot be imported from settings.py.
+
+Hooks get Django's ``HttpRequest`` (``request.user``, ``request.session``, ``request.GET``), not the
+werkzeug request the other adapters pass. Under ASGI, Django's rule for sync code holds: a plain
+resolver runs through ``sync_to_async`` (thread-sensitive, bounded by ``resolver_timeout``), and a
+step that may call the claims hook or the header predicate runs there too, so every hook may use
+the ORM and the lazy ``request.user``. The rest of the work stays on the event loop.
+
+Django hands a response's headers to the server before its body, so a streamed body is read here
+until its first rewritten bytes (the core's rule for when headers go out) before the response goes
+on; an iterator of the other kind than the server's (sync under ASGI) is read whole, as Django would.
+
+The token endpoint is a view to route, not a path intercepted before the app: ``path("embed/token",
+embed_token_view)``. It runs after the session and authentication middleware like any view.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from functools import partial
+from http import HTTPStatus
+from typing import Any, cast
+
+from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings  # type: ignore[import-untyped]
+from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
+from django.http import HttpResponse  # type: ignore[import-untyped]
+from django.utils.module_loading import import_string  # type: ignore[import-untyped]
+from werkzeug.wrappers import Request
+
+from .config import EmbedConfig
+from .errors import ConfigurationError, TokenIssueError
+from .exchange import Emission, Exchange, _WarnOnce, own_response
+from .policy import add_vary
+from .rewrite import RESOURCE_NAME
+
+__all__ = ["EmbedMiddleware", "embed_config", "embed_token_view"]
+
+SETTING = "EMBED_MIDDLEWARE"
+_HOWTO = (
+    f'add {SETTING} = {{"issuer": TokenIssuer(...), "resolver": <callable request -> Tenant | None>}} '
+    "to your settings (either value may be a dotted path)"
+)
+#: Options of the WSGI/ASGI adapters that Django routes instead, and how.
+_ROUTED = {
+    "token_endpoint": 'route the view instead: path("embed/token", embed_token_view) in urls.py',
+    "jwks_path": "serve issuer.keys.jwks() from a view of your own",
+}
+_OPTIONS = frozenset(inspect.signature(EmbedConfig.from_options).parameters) - set(_ROUTED)
+#: Django's own words when it reads a stream of the other kind than its server's; kept, so that
+#: filters written for Django's warnings still match when the middleware is the one reading.
+_READ_ASYNC = (
+    "StreamingHttpResponse must consume asynchronous iterators in order to serve them synchronously."
+)
+_READ_SYNC = "StreamingHttpResponse must consume synchronous iterators in order to serve them asynchronously."
+_built: list[tuple[object, EmbedConfig]] = []
+_view_warnings = _WarnOnce()
+
+
+def embed_config() -> EmbedConfig:
+    """``settings.EMBED_MIDDLEWARE`` validated into the core's config, built once per settings value.
+
+    Keyed on the settings object itself, so ``override_settings`` in tests gets a fresh config.
+    """
+    options = getattr(settings, SETTING, None)
+    if _built and _built[0][0] is options:
+        return _built[0][1]
+    if options is None:
+        raise ImproperlyConfigured(f"embed_middleware needs settings.{SETTING}: {_HOWTO}")
+    if not isinstance(options, Mapping):
+        raise ImproperlyConfigured(f"settings.{SETTING} must be a dict: {_HOWTO}")
+    missing = [name for name in ("issuer", "resolver") if name not in options]
+    if missing:
+        raise ImproperlyConfigured(f"settings.{SETTING} has no {' or '.join(missing)}: {_HOWTO}")
+    for name, instead in _ROUTED.items():
+        if name in options:
+            raise ImproperlyConfigured(f"settings.{SETTING}[{name!r}] is not used under Django: {instead}")
+    unknown = sorted(set(options) - _OPTIONS)
+    if unknown:
+        known = ", ".join(sorted(_OPTIONS))
+        raise ImproperlyConfigured(
+            f"settings.{SETTING} has unknown options {', '.join(unknown)}; known: {known}"
+        )
+    loaded = {
+        name: _load(name, value) if name in ("issuer", "resolver") else value
+        for name, value in options.items()
+    }
+    try:
+        config = EmbedConfig.from_options(**loaded)
+    except ConfigurationError as error:
+        raise ImproperlyConfigured(f"settings.{SETTING}: {error}") from error
+    _built[:] = [(options, config)]
+    return config
+
+
+def _load(name: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return import_string(value)
+    except ImportError as error:
+        raise ImproperlyConfigured(
+            f"settings.{SETTING}[{name!r}]: cannot import {value!r} ({error})"
+        ) from None
+
+
+class EmbedMiddleware:
+    """Rewrites token placeholders in Django responses; options from ``settings.EMBED_MIDDLEWARE``."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        self.get_response = get_response
+        #: Validated now: Django builds middleware at start-up, so a bad setting stops the app there.
+        self.config = embed_config()
+        self._warnings = _WarnOnce()
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: Any) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        response = self.get_response(request)
+        exchange = self._exchange(request, response)
+        if exchange is None:
+            return response
+        if not exchange.rewrites:
+            return _finish(exchange, response, exchange.head_now())
+        if not response.streaming:
+            return _finish(exchange, response, exchange.body(response.content, final=True), content=True)
+        source = response.streaming_content
+        if response.is_async:
+            warnings.warn(_READ_ASYNC, Warning, stacklevel=2)
+            source = async_to_sync(_collect)(source)
+        chunks: Iterator[bytes] = iter(source)
+        for chunk in chunks:
+            first = exchange.body(chunk, final=False)
+            if first.head is not None:
+                break
+        else:
+            first = exchange.body(b"", final=True)
+        return _finish(exchange, response, first, stream=_rest(first, exchange.body, chunks))
+
+    async def __acall__(self, request: Any) -> Any:
+        response = await self.get_response(request)
+        exchange = self._exchange(request, response)
+        if exchange is None:
+            return response
+        if not exchange.rewrites:
+            failed = await _settle(exchange, b"", final=True)
+            head = failed or await _off_loop(self.config.header is not None, exchange.head_now)
+            return _finish(exchange, response, head, in_async=True)
+        syntax = self.config.syntax
+        step = partial(self._step, exchange, _MintWatch(syntax.word.encode("ascii"), syntax.max_length))
+        if not response.streaming:
+            return _finish(exchange, response, await step(response.content, final=True), content=True)
+        source = response.streaming_content
+        if not response.is_async:
+            warnings.warn(_READ_SYNC, Warning, stacklevel=2)
+            source = _replay(await sync_to_async(_drain, thread_sensitive=True)(source))
+        chunks: AsyncIterator[bytes] = aiter(source)
+        async for chunk in chunks:
+            first = await step(chunk, final=False)
+            if first.head is not None:
+                break
+        else:
+            first = await step(b"", final=True)
+        return _finish(exchange, response, first, stream=_arest(first, step, chunks), in_async=True)
+
+    def _exchange(self, request: Any, response: Any) -> Exchange | None:
+        """The exchange for a response the middleware may touch; None for one it leaves as it is."""
+        headers = response.headers
+        method = str(request.method or "GET").upper()
+        status = int(response.status_code)
+        content_type, encoding = headers.get("Content-Type"), headers.get("Content-Encoding")
+        if self.config.leaves_untouched(method, status, content_type, encoding):
+            return None
+        exchange = Exchange(self.config, method, _as_core(request), self._warnings, request.META.get)
+        exchange.start(status, list(headers.items()))
+        return exchange
+
+    async def _step(self, exchange: Exchange, watch: _MintWatch, chunk: bytes, *, final: bool) -> Emission:
+        """One body step under ASGI: the resolver awaited first, then any step that may call the
+        claims hook or header predicate in Django's sync thread, where the ORM is allowed."""
+        mints = watch.may_mint(chunk) or (self.config.header is not None and not exchange.head_sent)
+        failed = await _settle(exchange, chunk, final=final)
+        return failed or await _off_loop(mints, partial(exchange.body, chunk, final=final))
+
+
+def _as_core(request: Any) -> Callable[[], Request]:
+    """The core types hooks' request as werkzeug's; under Django every hook gets Django's own."""
+    return lambda: cast(Request, request)
+
+
+class _MintWatch:
+    """Whether feeding a chunk may mint a token (and so call the claims hook): a conservative test.
+
+    A placeholder is completed only by a chunk whose bytes, with the tail of what came before
+    (never more than the longest placeholder is held back), contain the placeholder's word.
+    """
+
+    def __init__(self, word: bytes, keep: int) -> None:
+        self._word = word
+        self._keep = keep
+        self._tail = b""
+
+    def may_mint(self, chunk: bytes) -> bool:
+        found = self._word in chunk or self._word in self._tail + chunk[: len(self._word)]
+        self._tail = (self._tail + chunk[-self._keep :])[-self._keep :]
+        return found
+
+
+async def _settle(exchange: Exchange, chunk: bytes, *, final: bool) -> Emission | None:
+    """Resolves the tenant if this step may need it; the clean 500 if the resolver failed."""
+    if not exchange.may_need_tenant(chunk, final=final):
+        return None
+    try:
+        await exchange.settle_tenant_async()
+    except TokenIssueError as error:
+        return exchange.failure(error)
+    return None
+
+
+async def _off_loop(needed: bool, step: Callable[[], Emission]) -> Emission:
+    return await sync_to_async(step, thread_sensitive=True)() if needed else step()
+
+
+def _finish(
+    exchange: Exchange,
+    response: Any,
+    first: Emission,
+    *,
+    content: bool = False,
+    stream: Iterator[bytes] | AsyncIterator[bytes] | None = None,
+    in_async: bool = False,
+) -> Any:
+    """Puts the exchange's head on the response Django will send, with the whole new ``content``
+    or the ``stream`` that follows the app's; or our clean 500 in its place."""
+    head = first.head
+    assert head is not None
+    if exchange.failed:
+        body = [first.body]
+        if not response.streaming:  # nothing to close: a new response stands in for it
+            return HttpResponse(first.body, status=head.status, headers=head.headers)
+        # Django closes a stream's iterator when it closes the response: keep that response.
+        response.status_code, response.reason_phrase = head.status, HTTPStatus(head.status).phrase
+        response.cookies.clear()  # none of the app's headers or cookies, as under the other adapters
+        stream = _replay(body) if in_async else iter(body)
+    _set_headers(response, head.headers)
+    if content:
+        response.content = first.body
+    elif stream is not None:
+        response.streaming_content = stream
+    return response
+
+
+def _set_headers(response: Any, headers: list[tuple[str, str]]) -> None:
+    fields = response.headers
+    if list(fields.items()) == headers:
+        return
+    for name in list(fields):
+        del fields[name]
+    for name, value in headers:
+        fields[name] = f"{fields[name]}, {value}" if name in fields else value
+
+
+def _rest(first: Emission, feed: Callable[..., Emission], chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The rewritten body from the first output on (the app's chunks are read as Django asks)."""
+    if first.body:
+        yield first.body
+    if first.last:
+        return
+    for chunk in chunks:
+        if out := feed(chunk, final=False).body:
+            yield out
+    if out := feed(b"", final=True).body:
+        yield out
+
+
+async def _arest(
+    first: Emission, step: Callable[..., Awaitable[Emission]], chunks: AsyncIterator[bytes]
+) -> AsyncIterator[bytes]:
+    if first.body:
+        yield first.body
+    if first.last:
+        return
+    async for chunk in chunks:
+        if out := (await step(chunk, final=False)).body:
+            yield out
+    if out := (await step(b"", final=True)).body:
+        yield out
+
+
+async def _collect(chunks: AsyncIterator[bytes]) -> list[bytes]:
+    return [chunk async for chunk in chunks]
+
+
+def _drain(chunks: Iterable[bytes]) -> list[bytes]:
+    return list(chunks)
+
+
+async def _replay(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+def embed_token_view(request: Any) -> Any:
+    """The guides' ``/generate-token`` as a view: ``GET ?resource=name`` -> ``{"token", "expires_at",
+    "expires_in"}``, 401 without a tenant, 404 for a resource the tenant may not embed, 400 for a
+    malformed name, 405 for other methods (the core endpoint's contract).
+
+    A sync view, so that under ASGI Django runs it (and the resolver and claims hook) in its sync thread.
+    """
+    config = embed_config()
+    method = str(request.method).upper()
+    exchange = Exchange(config, method, _as_core(request), _view_warnings, request.META.get)
+    emission = _answer_token(exchange, config, method, request.GET.get("resource") or None)
+    head = emission.head
+    assert head is not None
+    return HttpResponse(b"" if method == "HEAD" else emission.body, status=head.status, headers=head.headers)
+
+
+def _answer_token(exchange: Exchange, config: EmbedConfig, method: str, resource: str | None) -> Emission:
+    if method not in ("GET", "HEAD"):
+        return _json(405, {"error": "method_not_allowed"}, config, ("Allow", "GET, HEAD"))
+    if resource is not None and (
+        len(resource) > config.syntax.max_resource_length or not RESOURCE_NAME.fullmatch(resource)
+    ):
+        return _json(400, {"error": "invalid_resource"}, config)
+    try:
+        tenant = exchange.tenant()
+        if tenant is None:
+            return _json(401, {"error": "no_tenant"}, config)
+        issued = exchange.token(resource) if tenant.may_embed(resource) else None
+    except TokenIssueError as error:
+        return exchange.failure(error)
+    if issued is None:
+        return _json(404, {"error": "unknown_resource"}, config)
+    expires_in = max(0, issued.expires_at - math.ceil(exchange.issuer_clock()))
+    return _json(
+        200, {"token": issued.token, "expires_at": issued.expires_at, "expires_in": expires_in}, config
+    )
+
+
+def _json(status: int, payload: dict[str, object], config: EmbedConfig, *extra: tuple[str, str]) -> Emission:
+    headers = list(extra)
+    add_vary(headers, config.vary)
+    return own_response(status, json.dumps(payload).encode(), "application/json", headers)
