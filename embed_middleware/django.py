@@ -32,8 +32,6 @@ embed_token_view)``. It runs after the session and authentication middleware lik
 from __future__ import annotations
 
 import inspect
-import json
-import math
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from functools import partial
@@ -48,10 +46,9 @@ from django.utils.module_loading import import_string  # type: ignore[import-unt
 from werkzeug.wrappers import Request
 
 from .config import EmbedConfig
+from .endpoint import answer_token_request
 from .errors import ConfigurationError, TokenIssueError
-from .exchange import Emission, Exchange, _WarnOnce, own_response
-from .policy import add_vary
-from .rewrite import RESOURCE_NAME
+from .exchange import Emission, Exchange, _WarnOnce
 
 __all__ = ["EmbedMiddleware", "embed_config", "embed_token_view"]
 
@@ -335,35 +332,7 @@ def embed_token_view(request: Any) -> Any:
     config = embed_config()
     method = str(request.method).upper()
     exchange = Exchange(config, method, _as_core(request), _view_warnings, request.META.get)
-    emission = _answer_token(exchange, config, method, request.GET.get("resource") or None)
+    emission = answer_token_request(exchange, config, method, request.GET.get("resource"))
     head = emission.head
     assert head is not None
     return HttpResponse(b"" if method == "HEAD" else emission.body, status=head.status, headers=head.headers)
-
-
-def _answer_token(exchange: Exchange, config: EmbedConfig, method: str, resource: str | None) -> Emission:
-    if method not in ("GET", "HEAD"):
-        return _json(405, {"error": "method_not_allowed"}, config, ("Allow", "GET, HEAD"))
-    if resource is not None and (
-        len(resource) > config.syntax.max_resource_length or not RESOURCE_NAME.fullmatch(resource)
-    ):
-        return _json(400, {"error": "invalid_resource"}, config)
-    try:
-        tenant = exchange.tenant()
-        if tenant is None:
-            return _json(401, {"error": "no_tenant"}, config)
-        issued = exchange.token(resource) if tenant.may_embed(resource) else None
-    except TokenIssueError as error:
-        return exchange.failure(error)
-    if issued is None:
-        return _json(404, {"error": "unknown_resource"}, config)
-    expires_in = max(0, issued.expires_at - math.ceil(exchange.issuer_clock()))
-    return _json(
-        200, {"token": issued.token, "expires_at": issued.expires_at, "expires_in": expires_in}, config
-    )
-
-
-def _json(status: int, payload: dict[str, object], config: EmbedConfig, *extra: tuple[str, str]) -> Emission:
-    headers = list(extra)
-    add_vary(headers, config.vary)
-    return own_response(status, json.dumps(payload).encode(), "application/json", headers)

@@ -23,11 +23,26 @@ def _json(status: int, payload: dict[str, object], config: EmbedConfig, *extra: 
     return own_response(status, json.dumps(payload).encode(), "application/json", headers)
 
 
-def answer_token_request(exchange: Exchange, config: EmbedConfig, method: str) -> Emission:
-    """The whole response to one token-endpoint request."""
+class _FromQuery:
+    """The default ``resource``: read it from the request's query string."""
+
+
+_FROM_QUERY = _FromQuery()
+
+
+def answer_token_request(
+    exchange: Exchange, config: EmbedConfig, method: str, resource: str | _FromQuery | None = _FROM_QUERY
+) -> Emission:
+    """The whole response to one token-endpoint request.
+
+    ``resource`` is the ``?resource=`` value; by default it is read from the exchange's werkzeug
+    request, and a framework whose request is another type (Django) passes it in.
+    """
     if method not in ("GET", "HEAD"):
         return _json(405, {"error": "method_not_allowed"}, config, ("Allow", "GET, HEAD"))
-    resource = exchange.request.args.get("resource") or None
+    if isinstance(resource, _FromQuery):
+        resource = exchange.request.args.get("resource")
+    resource = resource or None
     if resource is not None and (
         len(resource) > config.syntax.max_resource_length or not RESOURCE_NAME.fullmatch(resource)
     ):
