@@ -94,6 +94,9 @@ class _ASGIResponder:
         kind = message["type"]
         exchange = self._exchange
         if kind == "http.response.start":
+            if self._start is not None:
+                # As uvicorn would: a second start is an app bug, never a silent replacement.
+                raise RuntimeError("the app sent http.response.start twice")
             self._start = message
             status = int(message["status"])
             if self._leaves_untouched(status, message.get("headers", ())):

@@ -68,7 +68,8 @@ class EmbedConfig:
     token_endpoint: str | None
     vary: tuple[str, ...]
     jwks_path: str | None = None
-    #: Seconds an ASGI request waits for the resolver before it fails closed (a clean 500).
+    #: Seconds a request waits for an async (or, under ASGI, thread-run) resolver before it fails
+    #: closed (a clean 500). A plain resolver under WSGI runs in the request's thread: not bounded.
     resolver_timeout: float = 5.0
     #: Set when the resolver only reads a value the app marked (``from_environ``): adapters then
     #: hand that value over directly instead of building a request object to carry it.
@@ -126,7 +127,7 @@ class EmbedConfig:
         return cls(
             issuer=issuer,
             resolver=resolver,
-            resolve_sync=as_sync(resolver),
+            resolve_sync=as_sync(resolver, resolver_timeout),
             resolve_async=as_async(resolver),
             syntax=syntax,
             policy=policy,

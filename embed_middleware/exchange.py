@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
@@ -137,7 +137,7 @@ class Exchange:
                 if self._marked:
                     found = self._resolve_from_mark()
                 else:
-                    found = await asyncio.wait_for(
+                    found = await _within(
                         self._config.resolve_async(self.request), self._config.resolver_timeout
                     )
             except Exception as error:
@@ -336,6 +336,18 @@ class Exchange:
             logger.error("could not issue an embed token mid-stream; placeholder left empty", exc_info=True)
             return b""
         return issued.token.encode("ascii") if issued is not None else b""
+
+
+async def _within(resolving: Awaitable[Tenant | None], timeout: float) -> Tenant | None:
+    """The resolver's answer, or TimeoutError after ``timeout`` seconds *without waiting further*:
+    ``asyncio.wait_for`` would wait for the cancelled call, and a resolver blocked in a thread cannot
+    be cancelled, so the request would hang anyway. The abandoned call ends on its own."""
+    task = asyncio.ensure_future(resolving)
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        task.cancel()
+        raise TimeoutError(f"the tenant resolver took longer than {timeout} s")
+    return task.result()
 
 
 def own_response(

@@ -129,7 +129,8 @@ def _shared_cache_field(name: str) -> bool:
 def mark_body_changed(headers: HeaderList, content_length: int | None) -> None:
     """The app's length and validators described a body we changed (or may still change)."""
     _drop(headers, _BODY_FIELDS.__contains__)
-    if content_length is not None:
+    # RFC 9112 6.2: never a Content-Length beside a Transfer-Encoding (the app's framing stands).
+    if content_length is not None and header_value(headers, "transfer-encoding") is None:
         headers.append(("Content-Length", str(content_length)))
 
 

@@ -67,7 +67,7 @@ class ScopeRequest(Request):
             server=(server[0], server[1]) if server else None,
             root_path=root_path,
             path=path,
-            query_string=_ascii_query(bytes(scope.get("query_string", b""))),
+            query_string=ascii_query(bytes(scope.get("query_string", b""))),
             headers=_UNBUILT,  # built on first access: a default claims hook never reads them
             remote_addr=client[0] if client else None,
         )
@@ -95,7 +95,7 @@ class ScopeRequest(Request):
 _QUERY_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
-def _ascii_query(query: bytes) -> bytes:
+def ascii_query(query: bytes) -> bytes:
     """Stray non-ASCII bytes percent-encoded, as a browser would (and asgiref insists on)."""
     return query if query.isascii() else quote(query, safe=_QUERY_SAFE).encode("ascii")
 
@@ -105,6 +105,8 @@ def _headers(scope: MutableMapping[str, Any]) -> Headers:
     joined: dict[str, list[str]] = {}
     names: dict[str, str] = {}
     for raw_name, raw_value in scope.get("headers", ()):
+        if b"\r" in raw_value or b"\n" in raw_value or b"\0" in raw_value:
+            continue  # no HTTP/1.1 parser lets these through; werkzeug refuses them: the field is dropped
         name = raw_name.decode("latin-1")
         lowered = name.lower()
         names.setdefault(lowered, name)
@@ -122,7 +124,7 @@ def environ_from_scope(scope: MutableMapping[str, Any]) -> WSGIEnvironment:
     try:
         environ: WSGIEnvironment = builder.build_environ(scope, io.BytesIO())
     except UnicodeDecodeError:
-        fixed = dict(scope, query_string=_ascii_query(scope["query_string"]))
+        fixed = dict(scope, query_string=ascii_query(scope["query_string"]))
         builder.scope = fixed
         environ = builder.build_environ(fixed, io.BytesIO())
     cookies = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k.lower() == b"cookie"]

@@ -12,6 +12,7 @@ to ``Vary`` on every response that carries a token.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -139,7 +140,7 @@ def _named(describe: str, resolve: SyncResolver, vary: tuple[str, ...], lookup: 
             return resolve(request)
 
         return _NamedResolver(describe, resolve, vary, resolve_inline)
-    return _NamedResolver(describe, resolve, vary, sync_to_async(resolve))
+    return _NamedResolver(describe, resolve, vary, sync_to_async(resolve, thread_sensitive=False))
 
 
 def _raw_id_resolver(
@@ -153,22 +154,34 @@ def _is_async(resolver: object) -> bool:
     return iscoroutinefunction(resolver) or iscoroutinefunction(type(resolver).__call__)
 
 
-def as_sync(resolver: AnyResolver) -> SyncResolver:
-    """The resolver as a plain call, for WSGI: an ``async def`` one runs through ``async_to_sync``."""
+def as_sync(resolver: AnyResolver, timeout: float | None = None) -> SyncResolver:
+    """The resolver as a plain call, for WSGI: an ``async def`` one runs through ``async_to_sync``,
+    bounded by ``timeout`` seconds (a ``TimeoutError`` then, which the middleware turns into a 500)."""
     if isinstance(resolver, _NamedResolver):
         return resolver.resolve
     if _is_async(resolver):
-        return async_to_sync(cast(AsyncResolver, resolver))
+        run = cast(AsyncResolver, resolver)
+        if timeout is None:
+            return async_to_sync(run)
+
+        async def bounded(request: Request) -> Tenant | None:
+            return await asyncio.wait_for(run(request), timeout)
+
+        return async_to_sync(bounded)
     return cast(SyncResolver, resolver)
 
 
 def as_async(resolver: AnyResolver) -> AsyncResolver:
-    """The resolver as a coroutine, for ASGI: a plain one may block, so it runs in a worker thread."""
+    """The resolver as a coroutine, for ASGI: a plain one may block, so it runs in a worker thread.
+
+    Not asgiref's default single shared thread (``thread_sensitive``): one hung resolver would hold up
+    every later request behind it, and resolvers gain nothing from sharing a thread.
+    """
     if isinstance(resolver, _NamedResolver):
         return resolver.resolve_async
     if _is_async(resolver):
         return cast(AsyncResolver, resolver)
-    return sync_to_async(cast(SyncResolver, resolver))
+    return sync_to_async(cast(SyncResolver, resolver), thread_sensitive=False)
 
 
 def from_header(name: str, *, lookup: Lookup | None = None) -> Resolver:

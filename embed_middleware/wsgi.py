@@ -22,6 +22,7 @@ from werkzeug.wsgi import ClosingIterator
 from .config import EmbedConfig
 from .endpoint import answer_jwks_request, answer_token_request
 from .exchange import Emission, Exchange, _WarnOnce, status_line
+from .scope_request import ascii_query
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -44,7 +45,7 @@ class EmbedWSGIMiddleware:
         exchange = Exchange(
             self.config,
             method,
-            lambda: Request(environ, populate_request=False, shallow=True),
+            lambda: _request(environ),
             self._warnings,
             environ.get,
         )
@@ -205,3 +206,12 @@ def _closer(app_iter: Iterable[bytes]) -> list[Any]:
 def _close(app_iter: Iterable[bytes]) -> None:
     for close in _closer(app_iter):
         close()
+
+
+def _request(environ: WSGIEnvironment) -> Request:
+    """A shallow request for hooks; stray non-ASCII query bytes are percent-encoded first (as the ASGI
+    side does), so ``request.args`` never raises on what a client typed."""
+    query = environ.get("QUERY_STRING", "")
+    if not query.isascii():
+        environ = {**environ, "QUERY_STRING": ascii_query(query.encode("latin-1")).decode("ascii")}
+    return Request(environ, populate_request=False, shallow=True)
