@@ -26,14 +26,23 @@ demo: $(STAMP)
 refresh-demo: $(STAMP)
 	$(BIN)/python -m examples.refresh_demo --ttl 20
 
-## Run the whole test suite, ruff and mypy. The Redis revocation tests need redis-server: installed here
-## with apt-get when missing and running as root, otherwise they are skipped.
+## Run the whole test suite, ruff and mypy. The Redis revocation tests need redis-server and the browser
+## tests Debian's Chromium: installed here with apt-get when missing and running as root, otherwise skipped.
 test: $(STAMP)
 	@sh scripts/ensure-package.sh redis-server redis-server "the Redis revocation tests"
+	@sh scripts/ensure-package.sh /usr/bin/chromium chromium "the browser tests"
 	$(BIN)/ruff check embed_middleware tests examples benchmarks
 	$(BIN)/ruff format --check embed_middleware tests examples benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+## Run the test suite against the oldest and newest supported PyJWT, Werkzeug and asgiref, on Python 3.11
+## and the newest Python found, each in its own venv under .venv-matrix; the table goes to build/matrix.txt.
+.PHONY: matrix
+matrix:
+	@sh scripts/ensure-package.sh redis-server redis-server "the Redis revocation tests"
+	@sh scripts/ensure-package.sh /usr/bin/chromium chromium "the browser tests"
+	$(PYTHON) scripts/matrix.py
 
 ## Print the benchmark table (ratios measured side by side in one run). The end-to-end rows need
 ## wrk, the browser row Debian's Chromium (/usr/bin/chromium, driven by Playwright): each installed here

@@ -196,6 +196,9 @@ that was signed for {{ tenant_name }} when this page was sent and expires {{ ttl
   document.querySelectorAll("iframe[data-resource]").forEach(function (frame) {
     setTimeout(function () { refresh(frame); }, Math.max({{ ttl }} - 60, 30) * 1000);
   });
+  // Restored from the back/forward cache (Back after logout, on a shared computer): ask the server
+  // again, so a page with tokens never comes back without a session behind it.
+  addEventListener("pageshow", function (event) { if (event.persisted) { location.reload(); } });
 })();
 </script>
 </body>
