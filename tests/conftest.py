@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import wsgi_helpers
@@ -22,3 +26,44 @@ def redis_server() -> Iterator[RedisServer]:
         pytest.skip(SKIP_REASON)
     with RedisServer() as server:
         yield server
+
+
+_STARTED = time.time()
+_BUILD = Path(__file__).resolve().parent.parent / "build"
+
+
+def _fresh_figures(name: str) -> dict[str, Any]:
+    """A figures file written by this run (an older one says nothing about this run)."""
+    path = _BUILD / name
+    if not path.exists() or path.stat().st_mtime < _STARTED:
+        return {}
+    figures: dict[str, Any] = json.loads(path.read_text())
+    return figures
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The reliability figures the issues ask the test run to print, whatever pytest's verbosity."""
+    lines: list[str] = []
+    passed = [report.nodeid for report in terminalreporter.stats.get("passed", [])]
+    for adapter in ("wsgi", "asgi"):
+        count = sum(
+            1 for n in passed if "test_bad_input.py::test_bad_input[" in n and n.endswith(f"-{adapter}]")
+        )
+        if count:
+            lines.append(f"bad-input cases passed through {adapter.upper()}: {count}")
+    for name, run in _fresh_figures("isolation-figures.json").get("adapters", {}).items():
+        lines.append(
+            f"isolation under load, {name}: {run['requests']} requests, {run['tenants']} tenants, "
+            f"{run['connections']} connections, {run['tokens_checked']} tokens checked, "
+            f"leaks/requests {run['leaks']}/{run['requests']}, errors {run['errors']}"
+        )
+    for name, run in _fresh_figures("soak-figures.json").items():
+        if isinstance(run, dict) and "growth_kib" in run:
+            lines.append(
+                f"soak, {name}: {run['requests']} requests, RSS {run['rss_kib_at_10k']} KiB at 10k -> "
+                f"{run['rss_kib_at_100k']} KiB at 100k, growth {run['growth_kib']} KiB (limit 5 MB)"
+            )
+    if lines:
+        terminalreporter.write_sep("=", "reliability figures")
+        for line in lines:
+            terminalreporter.write_line(line)
