@@ -25,6 +25,7 @@ from .tenants import (
     from_header,
     from_path_prefix,
     from_subdomain,
+    in_main_thread,
 )
 from .tokens import IssuedToken, IssueEvent, TokenIssuer
 from .verify import REASONS, TokenRejected, VerifiedToken, Verifier, verify
@@ -83,6 +84,7 @@ __all__ = [
     "from_header",
     "from_path_prefix",
     "from_subdomain",
+    "in_main_thread",
     "last_path_segment",
     "resource_from_path",
     "verify",

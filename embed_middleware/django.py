@@ -49,6 +49,7 @@ from .config import EmbedConfig
 from .endpoint import answer_token_request
 from .errors import ConfigurationError, TokenIssueError
 from .exchange import Emission, Exchange, _WarnOnce
+from .tenants import in_main_thread
 
 __all__ = ["EmbedMiddleware", "embed_config", "embed_token_view"]
 
@@ -101,6 +102,8 @@ def embed_config() -> EmbedConfig:
         name: _load(name, value) if name in ("issuer", "resolver") else value
         for name, value in options.items()
     }
+    if callable(loaded["resolver"]):
+        loaded["resolver"] = in_main_thread(loaded["resolver"])
     try:
         config = EmbedConfig.from_options(**loaded)
     except ConfigurationError as error:

@@ -184,6 +184,20 @@ def as_async(resolver: AnyResolver) -> AsyncResolver:
     return sync_to_async(cast(SyncResolver, resolver), thread_sensitive=False)
 
 
+def in_main_thread(resolver: AnyResolver) -> AnyResolver:
+    """The same resolver, run under ASGI in the framework's one sync thread instead of a pool thread.
+
+    Django's ORM keeps a database connection per thread and closes it only in its own request thread:
+    a resolver that reads ``request.user`` must run there (asgiref's ``thread_sensitive``), or each pool
+    thread would open a connection nobody closes. An ``async def`` resolver is returned unchanged.
+    """
+    if _is_async(resolver) or isinstance(resolver, _NamedResolver):
+        return resolver
+    plain = cast(SyncResolver, resolver)
+    described = getattr(plain, "__qualname__", repr(plain))
+    return _NamedResolver(described, plain, vary_of(plain), sync_to_async(plain, thread_sensitive=True))
+
+
 def from_header(name: str, *, lookup: Lookup | None = None) -> Resolver:
     """The tenant id a trusted reverse proxy put in a request header.
 
