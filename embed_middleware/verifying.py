@@ -27,6 +27,7 @@ from werkzeug.wrappers import Request
 from .asgi import request_from_scope
 from .exchange import own_response, status_line
 from .verify import TokenRejected, VerifiedToken, Verifier
+from .wsgi import shallow_request
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -147,10 +148,12 @@ class _Gate:
         return self.verifier.verify(self.token_location(request), resource)
 
 
-class VerifyingWSGIMiddleware:
+class _Verifying:
+    """What both adapters take: the app first, then keyword options (see the module docstring)."""
+
     def __init__(
         self,
-        app: WSGIApplication,
+        app: Any,
         /,
         *,
         verifier: Verifier,
@@ -162,11 +165,15 @@ class VerifyingWSGIMiddleware:
         self.app = app
         self._gate = _Gate(verifier, token_location or DEFAULT_LOCATION, resource, protect, lock_params)
 
+
+class VerifyingWSGIMiddleware(_Verifying):
+    app: WSGIApplication
+
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if not self._gate.guards(environ.get("PATH_INFO", "")):
             return self.app(environ, start_response)
         try:
-            verified = self._gate.judge(Request(environ))
+            verified = self._gate.judge(shallow_request(environ))
         except TokenRejected as error:
             status, headers, body = _rejection(error)
             start_response(status_line(status), headers)
@@ -177,20 +184,11 @@ class VerifyingWSGIMiddleware:
         return self.app(environ, start_response)
 
 
-class VerifyingASGIMiddleware:
-    def __init__(
-        self,
-        app: ASGIApp,
-        /,
-        *,
-        verifier: Verifier,
-        token_location: TokenLocation | None = None,
-        resource: ResourceOf | None = None,
-        protect: Sequence[str] = ("/",),
-        lock_params: bool = True,
-    ) -> None:
-        self.app = app
-        self._gate = _Gate(verifier, token_location or DEFAULT_LOCATION, resource, protect, lock_params)
+class VerifyingASGIMiddleware(_Verifying):
+    app: ASGIApp
+
+    def __init__(self, app: ASGIApp, /, **options: Any) -> None:
+        super().__init__(app, **options)
         # A Redis revocation check blocks: it runs in a worker thread, never on the event loop.
         self._judge = sync_to_async(self._gate.judge, thread_sensitive=False)
 

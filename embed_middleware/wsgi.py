@@ -45,7 +45,7 @@ class EmbedWSGIMiddleware:
         exchange = Exchange(
             self.config,
             method,
-            lambda: _request(environ),
+            lambda: shallow_request(environ),
             self._warnings,
             environ.get,
         )
@@ -208,7 +208,7 @@ def _close(app_iter: Iterable[bytes]) -> None:
         close()
 
 
-def _request(environ: WSGIEnvironment) -> Request:
+def shallow_request(environ: WSGIEnvironment) -> Request:
     """A shallow request for hooks; stray non-ASCII query bytes are percent-encoded first (as the ASGI
     side does), so ``request.args`` never raises on what a client typed."""
     query = environ.get("QUERY_STRING", "")
