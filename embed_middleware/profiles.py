@@ -24,7 +24,6 @@ Error messages name the claim and the limit, never a token, a key or a claim's v
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
@@ -32,11 +31,21 @@ from typing import Any, TypeVar
 
 from werkzeug.wrappers import Request
 
+from .claim_checks import (
+    ValuesHook,
+    audience_ok,
+    call_hook,
+    callable_setting,
+    check_values,
+    id_mapping,
+    int_claim,
+    nonempty_str,
+    optional_positive,
+    positive,
+    positive_setting,
+)
 from .errors import ConfigurationError
 from .tenants import Tenant
-
-#: ``(tenant, resource, request) -> mapping`` of per-request values (fixed params, env, locked params).
-ValuesHook = Callable[[Tenant, "str | None", Request], Mapping[str, Any]]
 
 #: Scope types accepted in a Tinybird embed token. ``DATASOURCES:APPEND`` is a valid JWT scope, but an embed
 #: token sits in a page anyone can read: it would let every visitor write into the data source.
@@ -84,12 +93,12 @@ class Profile(ABC):
         ``exp`` must be an integer; under a ``max_ttl`` so must ``iat``, with ``exp - iat`` within it (a
         provider that caps lifetimes would cut a longer token short, silently); ``nbf`` not after ``exp``.
         """
-        exp = _int_claim(claims, "exp", self.name)
+        exp = int_claim(claims, "exp", self.name)
         if self.max_ttl is not None:
-            life = exp - _int_claim(claims, "iat", self.name)
+            life = exp - int_claim(claims, "iat", self.name)
             if not 0 < life <= self.max_ttl:
                 raise ValueError(f"{self.name}: exp - iat is {life} s; it must be 1 to {self.max_ttl} s")
-        if "nbf" in claims and _int_claim(claims, "nbf", self.name) > exp:
+        if "nbf" in claims and int_claim(claims, "nbf", self.name) > exp:
             raise ValueError(f"{self.name}: nbf is after exp, so the token would never be valid")
 
     def url_length(self, token: str) -> int:
@@ -121,15 +130,15 @@ class TinybirdProfile(Profile):
         rps: int | None = None,
         url_budget: int | None = None,
     ) -> None:
-        if not _nonempty_str(workspace_id):
+        if not nonempty_str(workspace_id):
             raise ConfigurationError("tinybird: workspace_id must be your workspace's id, a string")
-        if not (name is None or callable(name) or _nonempty_str(name)):
+        if not (name is None or callable(name) or nonempty_str(name)):
             raise ConfigurationError("tinybird: name must be a non-empty string or a callable tenant -> str")
         self.workspace_id = workspace_id
         self.token_name = name
-        self._fixed_params = _callable_setting(fixed_params, "tinybird: fixed_params")
-        self.rps = _optional_positive(rps, "tinybird: rps")
-        self.url_budget = _optional_positive(url_budget, "tinybird: url_budget")
+        self._fixed_params = callable_setting(fixed_params, "tinybird: fixed_params")
+        self.rps = optional_positive(rps, "tinybird: rps")
+        self.url_budget = optional_positive(url_budget, "tinybird: url_budget")
 
     def __call__(self, tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
         if resource is None and not tenant.resources:
@@ -137,7 +146,7 @@ class TinybirdProfile(Profile):
         scopes, hook = [], self._fixed_params
         for pipe in [resource] if resource is not None else sorted(tenant.resources or ()):
             scope: dict[str, Any] = {"type": "PIPES:READ", "resource": pipe}
-            fixed = {} if hook is None else _call_hook(hook, tenant, pipe, request, "tinybird: fixed_params")
+            fixed = {} if hook is None else call_hook(hook, tenant, pipe, request, "tinybird: fixed_params")
             if fixed:
                 scope["fixed_params"] = fixed
             scopes.append(scope)
@@ -151,7 +160,7 @@ class TinybirdProfile(Profile):
     def validate(self, claims: Mapping[str, Any]) -> None:
         super().validate(claims)
         for key in ("workspace_id", "name"):
-            if not _nonempty_str(claims.get(key)):
+            if not nonempty_str(claims.get(key)):
                 raise ValueError(f"tinybird: {key} is required and must be a non-empty string")
         scopes = claims.get("scopes")
         if not isinstance(scopes, list | tuple) or not scopes:
@@ -164,14 +173,14 @@ class TinybirdProfile(Profile):
                 raise ValueError(f"{where} has unknown keys {unknown}; Tinybird reads {_TINYBIRD_KEYS}")
             if scope.get("type") not in TINYBIRD_SCOPE_TYPES:
                 raise ValueError(f"{where}.type must be one of {sorted(TINYBIRD_SCOPE_TYPES)}")
-            if not _nonempty_str(scope.get("resource")):
+            if not nonempty_str(scope.get("resource")):
                 raise ValueError(f"{where}.resource must be the pipe's name or id, a non-empty string")
             if "fixed_params" in scope:
-                _check_values(scope["fixed_params"], f"{where}.fixed_params")
+                check_values(scope["fixed_params"], f"{where}.fixed_params")
             if not isinstance(scope.get("filter", ""), str):
                 raise ValueError(f"{where}.filter must be an SQL expression, a string")
         limits = claims.get("limits", {"rps": 1})
-        if not (isinstance(limits, Mapping) and set(limits) == {"rps"} and _positive(limits["rps"])):
+        if not (isinstance(limits, Mapping) and set(limits) == {"rps"} and positive(limits["rps"])):
             raise ValueError("tinybird: limits must be {'rps': a positive integer of requests per second}")
 
 
@@ -194,12 +203,12 @@ class ChartioProfile(Profile):
         env: ValuesHook | None = None,
         url_budget: int = 1700,
     ) -> None:
-        self.organization = _positive_setting(organization, "chartio: organization")
-        self.dashboards = _ids(dashboards, "chartio: dashboards")
+        self.organization = positive_setting(organization, "chartio: organization")
+        self.dashboards = id_mapping(dashboards, "chartio: dashboards")
         if not self.dashboards:
             raise ConfigurationError("chartio: dashboards must map resource names to dashboard ids")
-        self._env = _callable_setting(env, "chartio: env")
-        self.url_budget = _positive_setting(url_budget, "chartio: url_budget")
+        self._env = callable_setting(env, "chartio: env")
+        self.url_budget = positive_setting(url_budget, "chartio: url_budget")
         self.url_overhead = len(CHARTIO_EMBED_BASE) + max(len(str(i)) for i in self.dashboards.values()) + 1
 
     def _dashboard(self, resource: str | None) -> int:
@@ -209,7 +218,7 @@ class ChartioProfile(Profile):
 
     def __call__(self, tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
         dashboard = self._dashboard(resource)
-        env = {} if self._env is None else _call_hook(self._env, tenant, resource, request, "chartio: env")
+        env = {} if self._env is None else call_hook(self._env, tenant, resource, request, "chartio: env")
         return {"organization": self.organization, "dashboard": dashboard, "env": env}
 
     def embed_url(self, token: str, resource: str) -> str:
@@ -219,10 +228,10 @@ class ChartioProfile(Profile):
     def validate(self, claims: Mapping[str, Any]) -> None:
         super().validate(claims)
         for key in ("organization", "dashboard"):
-            if _int_claim(claims, key, self.name) < 1:
+            if int_claim(claims, key, self.name) < 1:
                 raise ValueError(f"chartio: {key} must be a positive integer id")
         if "env" in claims:
-            _check_values(claims["env"], "chartio: env")
+            check_values(claims["env"], "chartio: env")
 
 
 class MetabaseProfile(Profile):
@@ -243,17 +252,17 @@ class MetabaseProfile(Profile):
         site_url: str | None = None,
         url_budget: int | None = None,
     ) -> None:
-        self.dashboards = _ids(dashboards, "metabase: dashboards")
-        self.questions = _ids(questions, "metabase: questions")
+        self.dashboards = id_mapping(dashboards, "metabase: dashboards")
+        self.questions = id_mapping(questions, "metabase: questions")
         if not self.dashboards and not self.questions:
             raise ConfigurationError("metabase: pass dashboards={name: id} and/or questions={name: id}")
         if both := sorted(set(self.dashboards) & set(self.questions)):
             raise ConfigurationError(f"metabase: {both} name both a dashboard and a question; rename one")
-        self._params = _callable_setting(params, "metabase: params")
+        self._params = callable_setting(params, "metabase: params")
         if site_url is not None and not (isinstance(site_url, str) and site_url.startswith(_HTTP)):
             raise ConfigurationError("metabase: site_url must be your Metabase's address, https://...")
         self.site_url = None if site_url is None else site_url.rstrip("/")
-        self.url_budget = _optional_positive(url_budget, "metabase: url_budget")
+        self.url_budget = optional_positive(url_budget, "metabase: url_budget")
         self.url_overhead = len(self.site_url or "") + len("/embed/dashboard/") + len(METABASE_APPEARANCE)
 
     def _resource(self, resource: str | None) -> tuple[str, int]:
@@ -264,7 +273,7 @@ class MetabaseProfile(Profile):
 
     def __call__(self, tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
         kind, ident = self._resource(resource)
-        params = {} if self._params is None else _call_hook(self._params, tenant, resource, request, "params")
+        params = {} if self._params is None else call_hook(self._params, tenant, resource, request, "params")
         return {"resource": {kind: ident}, "params": params}
 
     def embed_url(self, token: str, resource: str) -> str:
@@ -279,11 +288,11 @@ class MetabaseProfile(Profile):
         if not isinstance(resource, Mapping) or len(resource) != 1 or not resource.keys() <= _METABASE_KINDS:
             raise ValueError("metabase: resource must be exactly one of {'dashboard': id}, {'question': id}")
         ((kind, ident),) = resource.items()
-        if not _positive(ident):
+        if not positive(ident):
             raise ValueError(f"metabase: resource.{kind} must be a positive integer id")
         if "params" not in claims:
             raise ValueError("metabase: params is required ({} when no parameter is locked)")
-        _check_values(claims["params"], "metabase: params")
+        check_values(claims["params"], "metabase: params")
 
 
 class GenericProfile(Profile):
@@ -305,20 +314,20 @@ class GenericProfile(Profile):
         resource_claim: str = "resource",
         url_budget: int | None = None,
     ) -> None:
-        if not (issuer is None or _nonempty_str(issuer)):
+        if not (issuer is None or nonempty_str(issuer)):
             raise ConfigurationError("generic: issuer must be a non-empty string")
-        if not (audience is None or _audience_ok(audience)):
+        if not (audience is None or audience_ok(audience)):
             raise ConfigurationError("generic: audience must be a non-empty string or list of them")
         if not isinstance(not_before, bool):
             raise ConfigurationError("generic: not_before must be True or False")
-        if not _nonempty_str(resource_claim) or resource_claim in self._REGISTERED:
+        if not nonempty_str(resource_claim) or resource_claim in self._REGISTERED:
             raise ConfigurationError("generic: resource_claim must not be empty or a registered claim")
         self.issuer = issuer
         self.audience = audience if audience is None or isinstance(audience, str) else list(audience)
-        self._subject = _callable_setting(subject, "generic: subject")
+        self._subject = callable_setting(subject, "generic: subject")
         self.nbf_from_iat = not_before
         self.resource_claim = resource_claim
-        self.url_budget = _optional_positive(url_budget, "generic: url_budget")
+        self.url_budget = optional_positive(url_budget, "generic: url_budget")
 
     def __call__(self, tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
         claims: dict[str, Any] = {} if self.issuer is None else {"iss": self.issuer}
@@ -331,11 +340,11 @@ class GenericProfile(Profile):
 
     def validate(self, claims: Mapping[str, Any]) -> None:
         super().validate(claims)
-        if not _nonempty_str(claims.get("sub")):
+        if not nonempty_str(claims.get("sub")):
             raise ValueError("generic: sub must be a non-empty string")
-        if not _nonempty_str(claims.get("iss", "-")):
+        if not nonempty_str(claims.get("iss", "-")):
             raise ValueError("generic: iss must be a non-empty string")
-        if not _audience_ok(claims.get("aud", "-")):
+        if not audience_ok(claims.get("aud", "-")):
             raise ValueError("generic: aud must be a non-empty string or a non-empty list of them")
 
 
@@ -343,71 +352,3 @@ class GenericProfile(Profile):
 PROFILES: dict[str, type[Profile]] = {
     p.name: p for p in (TinybirdProfile, ChartioProfile, MetabaseProfile, GenericProfile)
 }
-
-
-def _nonempty_str(value: object) -> bool:
-    return isinstance(value, str) and bool(value.strip())
-
-
-def _positive(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _audience_ok(aud: object) -> bool:
-    many = isinstance(aud, list | tuple) and bool(aud) and all(map(_nonempty_str, aud))
-    return _nonempty_str(aud) or many
-
-
-def _positive_setting(value: int, what: str) -> int:
-    if not _positive(value):
-        raise ConfigurationError(f"{what} must be a positive integer, not {value!r}")
-    return value
-
-
-def _optional_positive(value: int | None, what: str) -> int | None:
-    return None if value is None else _positive_setting(value, what)
-
-
-def _callable_setting(value: _F | None, what: str) -> _F | None:
-    if value is not None and not callable(value):
-        raise ConfigurationError(f"{what} must be a callable, not {type(value).__name__}")
-    return value
-
-
-def _ids(ids: Mapping[str, int], what: str) -> dict[str, int]:
-    if not isinstance(ids, Mapping):
-        raise ConfigurationError(f"{what} must be a mapping of resource name to integer id")
-    for key, value in ids.items():
-        if not _nonempty_str(key) or not _positive(value):
-            raise ConfigurationError(f"{what}: {key!r} must be a resource name mapped to a positive id")
-    return dict(ids)
-
-
-def _call_hook(hook: ValuesHook, tenant: Tenant, res: str | None, req: Request, what: str) -> dict[str, Any]:
-    values = hook(tenant, res, req)
-    if not isinstance(values, Mapping):
-        raise TypeError(f"{what} must return a dict, not {type(values).__name__}")
-    return dict(values)
-
-
-def _int_claim(claims: Mapping[str, Any], key: str, who: str) -> int:
-    value = claims.get(key, _MISSING)
-    if value is _MISSING:
-        raise ValueError(f"{who}: claim {key!r} is required")
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{who}: claim {key!r} must be an integer, not {type(value).__name__}")
-    return value
-
-
-def _scalar(value: object) -> bool:
-    finite_float = isinstance(value, float) and math.isfinite(value)
-    return value is None or isinstance(value, str | int) or finite_float
-
-
-def _check_values(values: object, where: str) -> None:
-    """A JSON object of scalars or lists of scalars: what the providers' parameters accept."""
-    if not isinstance(values, Mapping) or not all(isinstance(key, str) for key in values):
-        raise ValueError(f"{where} must be an object with string keys, not {type(values).__name__}")
-    for key, value in values.items():
-        if not (all(map(_scalar, value)) if isinstance(value, list | tuple) else _scalar(value)):
-            raise ValueError(f"{where}[{key!r}] must be a string, number, boolean or null, or a list of them")
