@@ -57,7 +57,7 @@ class EmbedASGIMiddleware:
             self.config, method, lambda: request_from_scope(scope), self._warnings, partial(read_mark, scope)
         )
         if self.config.token_endpoint is not None or self.config.jwks_path is not None:
-            path = _app_path(scope)
+            path = app_path(scope)
             if path == self.config.token_endpoint:
                 await _ASGIResponder(exchange, self.config, send, self._warnings).answer_endpoint(method)
                 return
@@ -208,7 +208,7 @@ class _ASGIResponder:
         await self._emit(emission, more=False)
 
 
-def _app_path(scope: Scope) -> str:
+def app_path(scope: Scope) -> str:
     path = str(scope.get("path", ""))
     root = str(scope.get("root_path", ""))
     return path[len(root) :] if root and path.startswith(root) else path

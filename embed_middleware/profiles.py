@@ -27,7 +27,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any
 
 from werkzeug.wrappers import Request
 
@@ -60,8 +60,6 @@ METABASE_APPEARANCE = "#bordered=true&titled=true"
 _METABASE_KINDS = {"dashboard", "question"}
 _NO_IDS: Mapping[str, int] = MappingProxyType({})
 _HTTP = ("https://", "http://")
-_MISSING = object()
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class Profile(ABC):

@@ -202,7 +202,7 @@ class RedisRevocations(RevocationStore):
         except redis.RedisError as exc:
             raise RevocationStoreError(
                 f"{self._name} failed: {self._scrub(f'{type(exc).__name__}: {exc}')}"
-            ) from exc
+            ) from None  # the raw redis error could carry what _scrub removed
 
     def _scrub(self, text: str) -> str:
         """Messages never carry the password, even where Redis or the URL parser echo it."""

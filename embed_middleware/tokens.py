@@ -194,18 +194,19 @@ class TokenIssuer:
     def _check_url_budget(self, tenant: Tenant, resource: str | None, token: str) -> None:
         assert self._profile is not None and self._profile.url_budget is not None
         length = self._profile.url_length(token)
-        if length > self._profile.url_budget and (tenant.id, resource) not in self._warned:
-            if len(self._warned) < _WARNED_LIMIT:
-                self._warned.add((tenant.id, resource))
-            log.warning(
-                "a %s embed URL for tenant %r, resource %r is %d characters, over the %d budget: "
-                "browsers may cut it; move claims out of the token or shorten them",
-                self._profile.name,
-                tenant.id,
-                resource,
-                length,
-                self._profile.url_budget,
-            )
+        key = (tenant.id, resource)
+        if length <= self._profile.url_budget or key in self._warned or len(self._warned) >= _WARNED_LIMIT:
+            return  # once per pair, and silence once that many pairs were named (a log, not a flood)
+        self._warned.add(key)
+        log.warning(
+            "a %s embed URL for tenant %r, resource %r is %d characters, over the %d budget: "
+            "browsers may cut it; move claims out of the token or shorten them",
+            self._profile.name,
+            tenant.id,
+            resource,
+            length,
+            self._profile.url_budget,
+        )
 
 
 def _signing_keys(

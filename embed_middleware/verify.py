@@ -20,7 +20,7 @@ from typing import Any
 
 import jwt
 
-from .errors import ConfigurationError, RevocationStoreError
+from .errors import ConfigurationError
 from .keys import ALGORITHMS, KeySet, SigningKey, as_key_set
 from .revocation import RevocationStore
 from .tenant_keys import DEFAULT_TENANT_CLAIM, TenantKeys
@@ -214,7 +214,7 @@ class Verifier:
             raise TokenRejected("missing_claim", f"no {self.tenant_claim!r} claim to check revocation by")
         try:
             cutoff = self.revocations.cutoff(verified.tenant_id)
-        except RevocationStoreError:
+        except Exception:  # RevocationStoreError, or whatever a store of the app's own raises: fail closed
             raise TokenRejected("revocation_unavailable") from None
         issued_at = verified.claims.get("iat")
         if not isinstance(issued_at, int | float) or isinstance(issued_at, bool):
@@ -229,7 +229,10 @@ class Verifier:
                 unverified = jwt.decode(token, options={"verify_signature": False})
             except jwt.DecodeError:
                 raise TokenRejected("malformed", "unreadable claims") from None
-            found = keys.for_claims(unverified)
+            try:
+                found = keys.for_claims(unverified)
+            except Exception:  # the lookup saw an attacker's value: its failure refuses, never crashes
+                found = None
             if found is None:
                 raise TokenRejected("unknown_tenant", f"no keys for the token's {keys.tenant_claim!r}")
             keys = found

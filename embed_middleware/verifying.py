@@ -24,8 +24,9 @@ from urllib.parse import unquote_plus, urlencode
 from asgiref.sync import sync_to_async
 from werkzeug.wrappers import Request
 
-from .asgi import request_from_scope
+from .asgi import app_path, request_from_scope
 from .exchange import own_response, status_line
+from .tenant_keys import TenantKeys
 from .verify import TokenRejected, VerifiedToken, Verifier
 from .wsgi import shallow_request
 
@@ -138,7 +139,12 @@ class _Gate:
         self.protect = tuple(protect)
         self.lock_params = lock_params
         revocations = verifier.revocations
-        self.blocking = revocations is not None and revocations.blocking
+        # A blocking revocation store, or keys looked up per tenant (a database, a vault), must not
+        # run on the event loop.
+        keys = verifier.keys
+        self.blocking = (revocations is not None and revocations.blocking) or (
+            isinstance(keys, TenantKeys) and keys.is_lookup
+        )
 
     def guards(self, path: str) -> bool:
         return any(path.startswith(prefix) for prefix in self.protect)
@@ -193,7 +199,8 @@ class VerifyingASGIMiddleware(_Verifying):
         self._judge = sync_to_async(self._gate.judge, thread_sensitive=False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self._gate.guards(scope.get("path", "")):
+        # The path below the app's mount point, as PATH_INFO is under WSGI: a root path must not hide it.
+        if scope["type"] != "http" or not self._gate.guards(app_path(scope)):
             await self.app(scope, receive, send)
             return
         request = request_from_scope(scope)
@@ -201,7 +208,7 @@ class VerifyingASGIMiddleware(_Verifying):
             verified = await self._judge(request) if self._gate.blocking else self._gate.judge(request)
         except TokenRejected as error:
             status, headers, body = _rejection(error)
-            raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+            raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]  # ASGI: lowercase
             await send({"type": "http.response.start", "status": status, "headers": raw})
             await send({"type": "http.response.body", "body": body})
             return
