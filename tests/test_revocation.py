@@ -322,7 +322,7 @@ def test_a_key_of_the_wrong_type_raises_store_error(redis_client: redis.Redis, k
     store = RedisRevocations(redis_client, key=key)
     calls: list[Callable[[], object]] = [lambda: store.revoke("acme", NOW), lambda: store.cutoff("acme")]
     for call in calls:
-        with pytest.raises(RevocationStoreError, match="ResponseError: .*WRONGTYPE") as caught:
+        with pytest.raises(RevocationStoreError, match=r"ResponseError: .*WRONGTYPE") as caught:
             call()
         # The redis error is named in the (scrubbed) message, not chained: its own text is unscrubbed.
         assert caught.value.__cause__ is None
