@@ -6,19 +6,18 @@ import asyncio
 import http.client
 import logging
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from asgiref.testing import ApplicationCommunicator
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from parity import call_asgi, check_sequence, http_scope
 from starlette.requests import Request as StarletteRequest
+from uvicorn_thread import uvicorn_in_thread
 from werkzeug.wrappers import Request
 from wsgi_helpers import KEY, decode
 
@@ -298,12 +297,6 @@ async def test_starlette_request_state_marks_the_tenant() -> None:
 # -- a real server --------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def uvicorn_server() -> Iterator[int]:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -318,19 +311,8 @@ def uvicorn_server() -> Iterator[int]:
         else:
             await send({"type": "http.response.body", "body": b"<p><JWT_TOKEN:a></p>"})
 
-    port = _free_port()
-    config = uvicorn.Config(wrap(app), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    yield port
-    server.should_exit = True
-    thread.join(5)
+    with uvicorn_in_thread(wrap(app)) as port:
+        yield port
 
 
 @pytest.mark.parametrize("path", ["/single", "/streamed"])

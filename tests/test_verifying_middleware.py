@@ -14,10 +14,10 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from parity import call_asgi, check_sequence, http_scope
 from starlette.requests import Request as StarletteRequest
+from uvicorn_thread import uvicorn_in_thread
 from webtest import TestApp
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
@@ -364,23 +364,9 @@ def test_non_http_scopes_pass_and_a_verifier_is_required() -> None:
 
 @pytest.fixture(scope="module")
 def uvicorn_port() -> Iterator[int]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
     app = VerifyingASGIMiddleware(asgi_app([]), verifier=Verifier(KEY), resource=EMBED, protect=("/embed/",))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    yield port
-    server.should_exit = True
-    thread.join(5)
+    with uvicorn_in_thread(app) as port:
+        yield port
 
 
 def _get(port: int, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
