@@ -63,8 +63,6 @@ class EmbedASGIMiddleware:
                 return
             if path == self.config.jwks_path:
                 emission = answer_jwks_request(self.config, method)
-                if method == "HEAD":
-                    emission = Emission(emission.head, b"", True)
                 await _ASGIResponder(exchange, self.config, send, self._warnings).emit_own(emission)
                 return
         responder = _ASGIResponder(exchange, self.config, send, self._warnings, method)
@@ -202,10 +200,7 @@ class _ASGIResponder:
         except TokenIssueError as error:
             await self._emit(exchange.failure(error), more=False)
             return
-        emission = answer_token_request(exchange, self._config, method)
-        if method == "HEAD":
-            emission = Emission(emission.head, b"", True)
-        await self._emit(emission, more=False)
+        await self._emit(answer_token_request(exchange, self._config, method), more=False)
 
 
 def app_path(scope: Scope) -> str:

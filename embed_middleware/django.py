@@ -338,4 +338,4 @@ def embed_token_view(request: Any) -> Any:
     emission = answer_token_request(exchange, config, method, request.GET.get("resource"))
     head = emission.head
     assert head is not None
-    return HttpResponse(b"" if method == "HEAD" else emission.body, status=head.status, headers=head.headers)
+    return HttpResponse(emission.body, status=head.status, headers=head.headers)

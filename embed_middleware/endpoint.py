@@ -72,10 +72,19 @@ def answer_token_request(
 JWKS_MAX_AGE = 300
 
 
+def _for_method(emission: Emission, method: str) -> Emission:
+    """HEAD: the same head (Content-Length included, RFC 9110 9.3.2), no body. Every adapter sends
+    what it gets, so this is decided here once."""
+    return Emission(emission.head, b"", True) if method == "HEAD" else emission
+
+
 def answer_jwks_request(config: EmbedConfig, method: str) -> Emission:
     """The issuer's public keys (never a shared secret), read at each request so a rotation shows."""
     if method not in ("GET", "HEAD"):
         return _json(405, {"error": "method_not_allowed"}, config, ("Allow", "GET, HEAD"))
     body = json.dumps(config.issuer.keys.jwks()).encode()
     extra = [("Access-Control-Allow-Origin", "*")]
-    return own_response(200, body, "application/jwk-set+json", extra, f"public, max-age={JWKS_MAX_AGE}")
+    return _for_method(
+        own_response(200, body, "application/jwk-set+json", extra, f"public, max-age={JWKS_MAX_AGE}"),
+        method,
+    )

@@ -57,7 +57,7 @@ class EmbedWSGIMiddleware:
                 emission = answer_jwks_request(self.config, method)
             assert emission.head is not None
             start_response(status_line(emission.head.status), emission.head.headers)
-            return [] if method == "HEAD" else [emission.body]
+            return [emission.body]
         return _WSGIResponder(exchange, self.config, method, start_response).respond(self.app, environ)
 
 

@@ -149,9 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Serves until Ctrl-C or SIGTERM. A busy port is reported by werkzeug, which exits with 1."""
     args = _parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    signing_key = os.environ.get(KEY_ENV)
-    key_origin = f"from {KEY_ENV}" if signing_key else "generated for this run"
-    signing_key = signing_key or secrets.token_urlsafe(48)
+    signing_key, key_origin = demo_signing_key()
     try:
         demo = start_demo(signing_key, host_port=args.port, dashboard_port=args.dashboard_port)
     except ConfigurationError as error:
@@ -165,6 +163,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Open {demo.host_url}/ and log in as acme or globex",
         ],
     )
+
+
+def demo_signing_key() -> tuple[str, str]:
+    """The key the demos sign with, and where it came from (for the banner; the key is never shown)."""
+    configured = os.environ.get(KEY_ENV)
+    if configured:
+        return configured, f"from {KEY_ENV}"
+    return secrets.token_urlsafe(48), "generated for this run"
 
 
 def serve_until_stopped(stop: Callable[[], None], banner: Sequence[str]) -> int:

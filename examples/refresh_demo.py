@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import secrets
 import socket
 import sys
 import threading
@@ -32,7 +31,7 @@ from asgiref.wsgi import WsgiToAsgi
 from embed_middleware import ConfigurationError
 
 from .dashboard_server import DashboardServer
-from .demo import BIND, KEY_ENV, add_port_arguments, redact, serve_until_stopped
+from .demo import BIND, add_port_arguments, demo_signing_key, redact, serve_until_stopped
 from .fastapi_app import create_app
 
 DEFAULT_HOST_PORT = 5162
@@ -188,9 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Serves until Ctrl-C or SIGTERM (uvicorn's threads install no handlers; we do here)."""
     args = _parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    signing_key = os.environ.get(KEY_ENV)
-    key_origin = f"from {KEY_ENV}" if signing_key else "generated for this run"
-    signing_key = signing_key or secrets.token_urlsafe(48)
+    signing_key, key_origin = demo_signing_key()
     try:
         demo = start_refresh_demo(
             signing_key,
