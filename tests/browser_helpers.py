@@ -38,20 +38,13 @@ from playwright.sync_api import (
     expect,
 )
 
+from benchmarks.browser import CHROMIUM_ARGS  # the flags this machine's closed network needs
 from examples.dashboard_server import CHARTS
 from examples.dashboard_server import TENANTS as DATA
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "build" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 SKIP_NO_CHROMIUM = f"chromium not installed at {CHROMIUM}: apt-get install chromium; `make test` installs it"
 #: Wide enough for the demo's two 540 px iframes side by side; full-page screenshots grow taller.
 VIEWPORT: ViewportSize = {"width": 1200, "height": 400}
