@@ -27,6 +27,7 @@ from .config import EmbedConfig
 from .endpoint import answer_jwks_request, answer_token_request
 from .errors import TokenIssueError
 from .exchange import Emission, Exchange, _WarnOnce
+from .placeholders import NONCE_KEY, EmbedContext
 from .scope_request import ScopeRequest, read_mark
 
 logger = logging.getLogger("embed_middleware")
@@ -53,8 +54,15 @@ class EmbedASGIMiddleware:
             await self.app(scope, receive, send)
             return
         method = str(scope.get("method", "GET")).upper()
+        # Where the app's helpers find this request's nonce (frameworks that copy the scope copy it too).
+        context = scope[NONCE_KEY] = EmbedContext(self.config.placeholder_rules)
         exchange = Exchange(
-            self.config, method, lambda: request_from_scope(scope), self._warnings, partial(read_mark, scope)
+            self.config,
+            method,
+            lambda: request_from_scope(scope),
+            self._warnings,
+            partial(read_mark, scope),
+            context,
         )
         if self.config.token_endpoint is not None or self.config.jwks_path is not None:
             path = app_path(scope)

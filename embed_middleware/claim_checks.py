@@ -8,12 +8,13 @@ Messages never carry a token, a key or a claim's value.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 from werkzeug.wrappers import Request
 
 from .errors import ConfigurationError
+from .rewrite import RESOURCE_NAME
 from .tenants import Tenant
 
 #: ``(tenant, resource, request) -> mapping`` of per-request values (fixed params, env, locked params).
@@ -89,3 +90,17 @@ def check_values(values: object, where: str) -> None:
     for key, value in values.items():
         if not (all(map(scalar, value)) if isinstance(value, list | tuple) else scalar(value)):
             raise ValueError(f"{where}[{key!r}] must be a string, number, boolean or null, or a list of them")
+
+
+def names_setting(names: Collection[str] | None, what: str) -> frozenset[str] | None:
+    """An allowlist of resource names: a collection of valid names (never one bare string)."""
+    if names is None:
+        return None
+    if isinstance(names, str) or not isinstance(names, Collection):
+        raise ConfigurationError(
+            f"{what} must be a list of resource names, e.g. ['top_airlines'], not {names!r}"
+        )
+    bad = [n for n in names if not (isinstance(n, str) and RESOURCE_NAME.fullmatch(n))]
+    if bad:
+        raise ConfigurationError(f"{what}: {bad[:3]!r} are not resource names ([A-Za-z0-9_.:-])")
+    return frozenset(names)

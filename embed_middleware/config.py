@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -11,11 +12,36 @@ from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request
 
 from .errors import ConfigurationError
+from .placeholders import PlaceholderRules, origins_setting
 from .policy import DEFAULT_CONTENT_TYPES, UNTOUCHED, ResponsePolicy
 from .rewrite import DEFAULT_MAX_RESOURCE_LENGTH, DEFAULT_PLACEHOLDER, RESOURCE_NAME, PlaceholderSyntax
 from .tenant_keys import TenantKeys
-from .tenants import AnyResolver, AsyncResolver, SyncResolver, Tenant, as_async, as_sync, vary_of
+from .tenants import (
+    AnyResolver,
+    AsyncResolver,
+    SyncResolver,
+    Tenant,
+    as_async,
+    as_sync,
+    reads_client_input,
+    vary_of,
+)
 from .tokens import TokenIssuer
+
+logger = logging.getLogger("embed_middleware")
+_DEFAULT_RULES = PlaceholderRules(DEFAULT_PLACEHOLDER, DEFAULT_MAX_RESOURCE_LENGTH)
+
+#: A page gets at most this many distinct tokens unless configured otherwise: far more charts than a
+#: page shows, far fewer signatures than an echoed wall of placeholders would cost.
+DEFAULT_MAX_TOKENS_PER_RESPONSE = 16
+_MAX_TOKENS_LIMIT = 1000
+
+LEGACY_WARNING = (
+    "embed_middleware: unsafe_legacy_placeholders=True fills EVERY placeholder-like text in a page, "
+    "including text users wrote (comments, names, reflected query parameters): any such text gets the "
+    "viewer's live token and can send it to its author. Write placeholders with embed_token()/"
+    "embed_placeholder() and drop this option."
+)
 
 #: What a placeholder becomes when the request has no tenant: ``empty`` (the default) removes it,
 #: ``leave`` keeps the placeholder text, ``error`` answers 500 if headers have not gone out yet.
@@ -40,7 +66,8 @@ class HeaderDelivery:
     name: str = "X-Embed-Token"
     #: Which responses carry it; every response by default.
     when: HeaderPredicate = every_response
-    #: The resource the header's token is scoped to; None for the bare placeholder's scope.
+    #: The resource the header's token is scoped to (required: None, the unscoped token, only where the
+    #: issuer has ``allow_unscoped=True``).
     resource: str | None = None
 
     def __post_init__(self) -> None:
@@ -75,6 +102,12 @@ class EmbedConfig:
     #: hand that value over directly instead of building a request object to carry it.
     mark_key: str | None = None
     resolve_mark: Callable[[object], Tenant | None] | None = None
+    #: What the app's placeholder helpers need (word, bounds, ``embed_origins``).
+    placeholder_rules: PlaceholderRules = _DEFAULT_RULES
+    #: Fill placeholders that do not carry the request's nonce too (unsafe; see LEGACY_WARNING).
+    unsafe_legacy_placeholders: bool = False
+    #: Distinct tokens one response may mint; further placeholders are left as written.
+    max_tokens_per_response: int = DEFAULT_MAX_TOKENS_PER_RESPONSE
 
     @classmethod
     def from_options(
@@ -91,6 +124,10 @@ class EmbedConfig:
         vary: Sequence[str] | None = None,
         jwks_path: str | None = None,
         resolver_timeout: float = 5.0,
+        embed_origins: Collection[str] | None = None,
+        unsafe_legacy_placeholders: bool = False,
+        max_tokens_per_response: int = DEFAULT_MAX_TOKENS_PER_RESPONSE,
+        token_endpoint_trusts_client_input: bool = False,
     ) -> EmbedConfig:
         if not isinstance(issuer, TokenIssuer):
             raise ConfigurationError("issuer must be a TokenIssuer, e.g. TokenIssuer(signing_key=...)")
@@ -107,6 +144,37 @@ class EmbedConfig:
                 raise ConfigurationError(f"{name} must be a path starting with '/', not {path!r}")
         if jwks_path is not None:
             _check_publishable(issuer)
+        _check_scoping(issuer, header)
+        for name, flag in (
+            ("unsafe_legacy_placeholders", unsafe_legacy_placeholders),
+            ("token_endpoint_trusts_client_input", token_endpoint_trusts_client_input),
+        ):
+            if not isinstance(flag, bool):
+                raise ConfigurationError(f"{name} must be True or False, not {flag!r}")
+        if (
+            token_endpoint is not None
+            and not token_endpoint_trusts_client_input
+            and reads_client_input(resolver)
+        ):
+            raise ConfigurationError(
+                f"token_endpoint is answered before your app runs, and {resolver!r} can name a tenant from "
+                "what any client sends (Host, path, a header or an unverified cookie): an anonymous caller "
+                "would get that tenant's token. Mount the token endpoint inside your app instead "
+                "(TokenEndpointWSGI/TokenEndpointASGI, the Flask extension's or Django's view), use a "
+                "resolver that reads the session (or require_all(session, subdomain)), or pass "
+                "token_endpoint_trusts_client_input=True if a proxy in front authenticates every caller"
+            )
+        if (
+            isinstance(max_tokens_per_response, bool)
+            or not isinstance(max_tokens_per_response, int)
+            or not 1 <= max_tokens_per_response <= _MAX_TOKENS_LIMIT
+        ):
+            raise ConfigurationError(
+                f"max_tokens_per_response must be a whole number from 1 to {_MAX_TOKENS_LIMIT}, "
+                f"not {max_tokens_per_response!r}"
+            )
+        if unsafe_legacy_placeholders:
+            logger.warning(LEGACY_WARNING)
         if (
             isinstance(resolver_timeout, bool)
             or not isinstance(resolver_timeout, int | float)
@@ -139,6 +207,11 @@ class EmbedConfig:
             resolver_timeout=float(resolver_timeout),
             mark_key=getattr(resolver, "mark_key", None),
             resolve_mark=getattr(resolver, "from_mark", None),
+            placeholder_rules=PlaceholderRules(
+                syntax.word, syntax.max_resource_length, origins_setting(embed_origins)
+            ),
+            unsafe_legacy_placeholders=unsafe_legacy_placeholders,
+            max_tokens_per_response=max_tokens_per_response,
         )
 
     def leaves_untouched(
@@ -152,6 +225,24 @@ class EmbedConfig:
         if self.header is not None:
             return False
         return self.policy.skip_reason(method, status, content_type, content_encoding) in UNTOUCHED
+
+
+def _check_scoping(issuer: TokenIssuer, header: HeaderDelivery | None) -> None:
+    """Scoped by default: the issuer must name what pages may embed, and the header token its scope."""
+    if issuer.resources is None:
+        raise ConfigurationError(
+            "name the resources pages may embed: TokenIssuer(resources=['top_airlines', ...]), a profile's "
+            "pipes=/dashboards=/questions=, or resources='per-tenant' when every Tenant lists its own"
+        )
+    if header is not None and not issuer.names(header.resource):
+        raise ConfigurationError(
+            "HeaderDelivery(resource=...) must name a resource the issuer allows"
+            + (
+                " (an unscoped token needs TokenIssuer(allow_unscoped=True))"
+                if header.resource is None
+                else ""
+            )
+        )
 
 
 def _check_publishable(issuer: TokenIssuer) -> None:

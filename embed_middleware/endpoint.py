@@ -12,7 +12,7 @@ import math
 
 from .config import EmbedConfig
 from .errors import TokenIssueError
-from .exchange import Emission, Exchange, own_response
+from .exchange import Emission, Exchange, Head, own_response
 from .policy import add_vary
 from .rewrite import RESOURCE_NAME
 
@@ -30,6 +30,11 @@ class _FromQuery:
 _FROM_QUERY = _FromQuery()
 
 
+def _unknown(resource: str | None) -> dict[str, object]:
+    reason = "an unscoped token is not allowed" if resource is None else "not an allowed resource"
+    return {"error": "unknown_resource", "reason": reason}
+
+
 def answer_token_request(
     exchange: Exchange, config: EmbedConfig, method: str, resource: str | _FromQuery | None = _FROM_QUERY
 ) -> Emission:
@@ -38,6 +43,12 @@ def answer_token_request(
     ``resource`` is the ``?resource=`` value; by default it is read from the exchange's werkzeug
     request, and a framework whose request is another type (Django) passes it in.
     """
+    return _for_method(_token_answer(exchange, config, method, resource), method)
+
+
+def _token_answer(
+    exchange: Exchange, config: EmbedConfig, method: str, resource: str | _FromQuery | None
+) -> Emission:
     if method not in ("GET", "HEAD"):
         return _json(405, {"error": "method_not_allowed"}, config, ("Allow", "GET, HEAD"))
     if isinstance(resource, _FromQuery):
@@ -47,12 +58,18 @@ def answer_token_request(
         len(resource) > config.syntax.max_resource_length or not RESOURCE_NAME.fullmatch(resource)
     ):
         return _json(400, {"error": "invalid_resource"}, config)
+    if not config.issuer.names(resource):  # before any resolver runs: the name alone rules it out
+        return _json(404, _unknown(resource), config)
     try:
         tenant = exchange.tenant()
         if tenant is None:
             return _json(401, {"error": "no_tenant"}, config)
-        if not tenant.may_embed(resource):
-            return _json(404, {"error": "unknown_resource"}, config)
+        if not config.issuer.allows(tenant, resource):
+            return _json(404, _unknown(resource), config)
+        if method == "HEAD":
+            # GET's status and headers, without minting a token nobody will read (nor telling on_issue);
+            # its length is known only once a token exists, so none is claimed (RFC 9110 9.3.2).
+            return _without_length(_json(200, {}, config))
         issued = exchange.token(resource)
     except TokenIssueError as error:
         return exchange.failure(error)
@@ -70,6 +87,12 @@ def answer_token_request(
 #: Verifiers may cache the key set this long; during a rotation, wait at least this long between
 #: publishing a new key and signing with it.
 JWKS_MAX_AGE = 300
+
+
+def _without_length(emission: Emission) -> Emission:
+    assert emission.head is not None
+    headers = [(k, v) for k, v in emission.head.headers if k.lower() != "content-length"]
+    return Emission(Head(emission.head.status, headers), b"", True)
 
 
 def _for_method(emission: Emission, method: str) -> Emission:

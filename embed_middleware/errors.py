@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 
-class ConfigurationError(ValueError):
+class EmbedError(Exception):
+    """Base of everything the library raises on purpose: ``except EmbedError`` catches them all."""
+
+
+class ConfigurationError(EmbedError, ValueError):
     """A setting is wrong; raised at construction, with a message that says what to fix."""
 
 
-class TokenIssueError(RuntimeError):
+class TokenIssueError(EmbedError, RuntimeError):
     """A resolver or claims hook failed while a token was being prepared for this request.
 
     The middleware answers such a request with a clean 500 (before any header is sent) and logs the
@@ -15,7 +19,7 @@ class TokenIssueError(RuntimeError):
     """
 
 
-class RevocationStoreError(RuntimeError):
+class RevocationStoreError(EmbedError, RuntimeError):
     """The revocation store could not be read or written (e.g. Redis is down).
 
     Verifiers treat it as a rejection (fail closed): a token is never accepted because the list of

@@ -27,6 +27,7 @@ from werkzeug.wrappers import Request
 
 from .config import EmbedConfig
 from .errors import TokenIssueError
+from .placeholders import EmbedContext
 from .policy import NO_STORE, HeaderList, Skip, mark_body_changed, mark_carries_token, set_header
 from .rewrite import StreamRewriter
 from .tenants import Tenant
@@ -35,7 +36,10 @@ from .tokens import IssuedToken
 logger = logging.getLogger("embed_middleware")
 
 _UNRESOLVED = object()
+_UNTRUSTED = object()
 RESOLVER_RAISED = "the tenant resolver raised"
+#: How many distinct warnings one middleware remembers (names come from pages: keep it bounded).
+_WARNED_LIMIT = 256
 
 
 @dataclass(frozen=True)
@@ -75,10 +79,10 @@ class _WarnOnce:
 
     said: set[str] = field(default_factory=set)
 
-    def warn(self, key: str, message: str) -> None:
-        if key not in self.said:
+    def warn(self, key: str, message: str, *args: object) -> None:
+        if key not in self.said and len(self.said) < _WARNED_LIMIT:
             self.said.add(key)
-            logger.warning(message)
+            logger.warning(message, *args)
 
 
 class Exchange:
@@ -91,8 +95,11 @@ class Exchange:
         make_request: Callable[[], Request],
         warnings: _WarnOnce,
         read_mark: Callable[[str], object] | None = None,
+        context: EmbedContext | None = None,
     ) -> None:
         self._config = config
+        #: The request's nonce holder; the adapter left it where the app's helpers find it.
+        self.context = context if context is not None else EmbedContext(config.placeholder_rules)
         self._method = method
         self._make_request = make_request
         self._read_mark = read_mark
@@ -169,7 +176,12 @@ class Exchange:
             return False
         if not self._head_sent and (self._config.header is not None or (self.rewrites and not final)):
             return True
-        return self._rewriter is not None and self._rewriter.might_replace(chunk)
+        return self._rewriter is not None and self._scans and self._rewriter.might_replace(chunk)
+
+    @property
+    def _scans(self) -> bool:
+        """Only a page whose app drew the nonce can hold a placeholder of the app's (legacy: any page)."""
+        return self.context.drawn or self._config.unsafe_legacy_placeholders
 
     def token(self, resource: str | None) -> IssuedToken | None:
         """A token for this tenant and resource, minted at most once per request; None fails closed."""
@@ -177,7 +189,7 @@ class Exchange:
             return self._tokens[resource]
         tenant = self.tenant()
         issued = None
-        if tenant is not None and tenant.may_embed(resource):
+        if tenant is not None and self._config.issuer.allows(tenant, resource):
             try:
                 issued = self._config.issuer.issue(tenant, resource, self.request)
             except Exception as error:
@@ -269,8 +281,8 @@ class Exchange:
             return Emission(last=True)
         self._done = final
         try:
-            if self._rewriter is None:
-                out = chunk
+            if self._rewriter is None or not self._scans:
+                out = chunk  # no nonce drawn yet: nothing in this chunk can be the app's placeholder
             else:
                 out = self._rewriter.feed(chunk) if chunk else b""
                 if final:
@@ -295,7 +307,8 @@ class Exchange:
         self._done = True
         self._failed = True
         self._head_sent = True
-        return own_response(500, b"Internal Server Error: could not prepare the embed.\n")
+        answer = own_response(500, b"Internal Server Error: could not prepare the embed.\n")
+        return Emission(answer.head, b"", True) if self._method == "HEAD" else answer
 
     def _make_head(self, content_length: int | None) -> Head:
         headers = self._headers
@@ -321,8 +334,48 @@ class Exchange:
         self._head_sent = True
         return Head(self._status, headers)
 
-    def _replacement(self, resource: str | None) -> bytes | None:
+    def _trusted_resource(self, name: str | None) -> object:
+        """The resource an app placeholder names, or _UNTRUSTED for text the app did not write for
+        this request (it stays exactly as it was). ``name`` is ``resource:NONCE`` or ``NONCE``."""
+        if name is not None:
+            head, colon, tail = name.rpartition(":")
+            if self.context.matches(tail):
+                return head if colon else None
+        if self._config.unsafe_legacy_placeholders:
+            return name
+        self._warnings.warn(
+            "untrusted",
+            "embed_middleware left a placeholder without this request's nonce as written (user content, "
+            "or a hand-written placeholder: write yours with embed_token()/embed_placeholder())",
+        )
+        return _UNTRUSTED
+
+    def _replacement(self, name: str | None) -> bytes | None:
         """What a placeholder becomes; called by the rewriter only when it finds one."""
+        found = self._trusted_resource(name)
+        if found is _UNTRUSTED:
+            return None
+        resource = found if isinstance(found, str) else None
+        config = self._config
+        if resource is not None and (not resource or len(resource) > config.syntax.max_resource_length):
+            return None
+        if not config.issuer.names(resource):
+            self._warnings.warn(
+                f"resource:{resource}",
+                "embed_middleware left a placeholder for %r as written: the issuer's resources do not "
+                "name it%s",
+                resource,
+                " (an unscoped token needs TokenIssuer(allow_unscoped=True))" if resource is None else "",
+            )
+            return None
+        if resource not in self._tokens and len(self._tokens) >= config.max_tokens_per_response:
+            self._warnings.warn(
+                "cap",
+                "embed_middleware left placeholders as written beyond max_tokens_per_response=%d "
+                "distinct tokens in one response",
+                config.max_tokens_per_response,
+            )
+            return None
         try:
             issued = self.token(resource)
             if issued is None and self.tenant() is None:
@@ -365,6 +418,8 @@ def own_response(
         ("X-Content-Type-Options", "nosniff"),
         *extra_headers,
     ]
+    if cache_control == NO_STORE:
+        headers.append(("X-Accel-Expires", "0"))  # nginx obeys it ahead of Cache-Control
     return Emission(Head(status, headers), body, True)
 
 

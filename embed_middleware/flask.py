@@ -38,7 +38,7 @@ from .config import EmbedConfig
 from .endpoint import answer_token_request
 from .errors import ConfigurationError
 from .exchange import Exchange, _WarnOnce
-from .rewrite import RESOURCE_NAME
+from .placeholders import embed_placeholder, embed_url
 from .tenants import ENVIRON_KEY, Tenant, from_environ
 from .tokens import TokenIssuer
 from .wsgi import EmbedWSGIMiddleware
@@ -88,26 +88,25 @@ class Embed:
         app.wsgi_app = EmbedWSGIMiddleware(app.wsgi_app, **self._options)  # type: ignore[method-assign]
         app.after_request(self._mark_tenant)
         app.add_template_global(self.embed_token, "embed_token")
+        app.add_template_global(self.embed_url, "embed_url")
         if self.token_endpoint is not None:
             app.add_url_rule(self.token_endpoint, TOKEN_VIEW, self._token_view, methods=["GET"])
 
     def embed_token(self, resource: str | None = None) -> Markup:
-        """The placeholder for ``resource`` (None: the bare one), for ``{{ embed_token('x') }}`` in templates.
+        """This request's placeholder for ``resource``: ``{{ embed_token('top_airlines') }}`` in templates.
 
-        Markup of the raw form, so autoescape leaves it alone and ``url_for``/``urlencode`` can still
-        percent-encode it (the middleware recognises every one of those forms). The name is checked,
-        because Markup is never escaped: a bad name is an error here, not markup injected into a page.
+        It carries the request's nonce, so the middleware fills it and nothing a user typed into the
+        page. Markup of the raw form, so autoescape leaves it alone and ``url_for``/``urlencode`` can
+        still percent-encode it (every one of those forms is recognised). The name is checked, because
+        Markup is never escaped: a bad name is an error here, not markup injected into a page.
+        ``embed_token()`` (no name) is the unscoped token, only where the issuer allows one.
         """
-        word = self.config.syntax.word
-        if resource is None:
-            return Markup(f"<{word}>")
-        if (
-            not isinstance(resource, str)
-            or len(resource) > self.config.syntax.max_resource_length
-            or not RESOURCE_NAME.fullmatch(resource)
-        ):
-            raise ValueError(f"embed_token: {resource!r} is not a resource name ([A-Za-z0-9_.:-], bounded)")
-        return Markup(f"<{word}:{resource}>")
+        return Markup(embed_placeholder(request.environ, resource))
+
+    def embed_url(self, base_url: str, resource: str, param: str = "token") -> str:
+        """``{{ embed_url('https://charts.example.com/embed', 'top_airlines') }}``: the vendor URL with this
+        request's placeholder in it; an origin not in ``embed_origins`` fails the render (no token leaves)."""
+        return embed_url(request.environ, base_url, resource, param=param)
 
     def resolve(self) -> Tenant | str | None:
         """Call the resolver (in a request context) and mark the environ with its answer, once.

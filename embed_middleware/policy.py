@@ -21,11 +21,28 @@ NO_STORE = "private, no-store"
 #: The browsers' default, stated so an older default or a meta tag cannot loosen it: links from a page
 #: with a token send other origins only the origin, never a path or query that might carry one.
 REFERRER_POLICY = "strict-origin-when-cross-origin"
-#: Headers that tell a CDN or surrogate how long to keep a response *instead of* Cache-Control
-#: (RFC 9213 for the ``CDN-Cache-Control`` family; Fastly, Akamai and Varnish for the others): on a
-#: page with a token they would let a shared cache keep it, so they go.
-SHARED_CACHE_HEADERS = ("Surrogate-Control", "Edge-Control")
+#: Proxies and CDNs that read a lifetime from a header of their own *ahead of* Cache-Control. On a page
+#: carrying a token each would let a shared cache keep it, so each goes (surveyed from their manuals):
+#:
+#: * nginx ``proxy_cache``: ``X-Accel-Expires`` (seconds, ``@epoch``) overrides Cache-Control and
+#:   Expires; it is replaced by ``X-Accel-Expires: 0``, nginx's own "do not cache" (see SET_ON_TOKEN).
+#: * Varnish: ``Surrogate-Control`` (its built-in VCL ignores Cache-Control when it is present).
+#: * Fastly: ``Surrogate-Control``; Akamai: ``Edge-Control`` and ``Akamai-Cache-Control``.
+#: * Cloudflare: ``Cloudflare-CDN-Cache-Control``; any CDN: RFC 9213 ``CDN-Cache-Control`` (every
+#:   ``*-CDN-Cache-Control`` name is dropped).
+#: * LiteSpeed: ``X-LiteSpeed-Cache-Control``.
+#: * Apache ``mod_cache`` and HTTP caches in general: ``Expires`` (RFC 9111 5.3), which ``no-store`` outranks
+#:   in compliant caches; dropped anyway for the ones that are not.
+SHARED_CACHE_HEADERS = (
+    "Surrogate-Control",
+    "Edge-Control",
+    "Akamai-Cache-Control",
+    "X-LiteSpeed-Cache-Control",
+    "X-Accel-Expires",
+)
 _TARGETED_CACHE_SUFFIX = "cdn-cache-control"
+#: Fields set (after the drops) on every response carrying a token, and on the middleware's own answers.
+SET_ON_TOKEN = (("Cache-Control", NO_STORE), ("X-Accel-Expires", "0"))
 #: The body changed, so validators computed by the app over the old body would lie (RFC 9110 8.8).
 BODY_VALIDATORS = ("ETag", "Last-Modified", "Content-MD5", "Digest", "Repr-Digest")
 _BODY_FIELDS = frozenset(n.lower() for n in (*BODY_VALIDATORS, "Content-Length"))
@@ -138,7 +155,7 @@ def mark_carries_token(headers: HeaderList, vary: Iterable[str]) -> None:
     """No cache may keep this response, whatever the tenant came from varies it, and the page's
     address goes to other origins without its path or query (unless the app chose a policy)."""
     _drop(headers, _carries_token_drops)
-    headers.append(("Cache-Control", NO_STORE))
+    headers.extend(SET_ON_TOKEN)
     add_vary(headers, vary)
     if header_value(headers, "referrer-policy") is None:
         headers.append(("Referrer-Policy", REFERRER_POLICY))

@@ -25,7 +25,7 @@ Error messages name the claim and the limit, never a token, a key or a claim's v
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -39,6 +39,7 @@ from .claim_checks import (
     check_values,
     id_mapping,
     int_claim,
+    names_setting,
     nonempty_str,
     optional_positive,
     positive,
@@ -81,6 +82,9 @@ class Profile(ABC):
     nbf_from_iat: bool = False
     #: Characters of the embed URL around the token (host, path, fragment).
     url_overhead: int = 0
+    #: The resource names this provider may be asked for (pipes, dashboard names): the issuer's
+    #: allowlist unless ``TokenIssuer(resources=...)`` names one. None: the profile names none.
+    resources: frozenset[str] | None = None
 
     @abstractmethod
     def __call__(self, tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]: ...
@@ -107,9 +111,11 @@ class Profile(ABC):
 class TinybirdProfile(Profile):
     """Tinybird JWTs: a ``PIPES:READ`` scope per pipe, ``fixed_params`` for row-level security.
 
-    ``fixed_params(tenant, pipe, request)`` gives values a request cannot override, so the tenant's id
-    belongs there: without one a token reads every tenant's rows. ``scopes`` is a list, which locked tenant
-    claims replace whole rather than merge into, so per-tenant values come from ``fixed_params``.
+    ``pipes`` lists the pipes pages may embed (the allowlist: a placeholder, header or token-endpoint
+    request for any other name gets no token). ``fixed_params(tenant, pipe, request)`` gives values a
+    request cannot override, so the tenant's id belongs there: without one a token reads every tenant's
+    rows. ``scopes`` is a list, which locked tenant claims replace whole rather than merge into, so
+    per-tenant values come from ``fixed_params``.
 
     ``resource=None`` (the bare ``<JWT_TOKEN>``) gets a scope per pipe in ``tenant.resources``, each with its
     own ``fixed_params``; a tenant listing none raises ValueError, since a Tinybird token must name a pipe.
@@ -124,10 +130,12 @@ class TinybirdProfile(Profile):
         workspace_id: str,
         *,
         name: str | Callable[[Tenant], str] | None = None,
+        pipes: Collection[str] | None = None,
         fixed_params: ValuesHook | None = None,
         rps: int | None = None,
         url_budget: int | None = None,
     ) -> None:
+        self.resources = names_setting(pipes, "tinybird: pipes")
         if not nonempty_str(workspace_id):
             raise ConfigurationError("tinybird: workspace_id must be your workspace's id, a string")
         if not (name is None or callable(name) or nonempty_str(name)):
@@ -205,6 +213,7 @@ class ChartioProfile(Profile):
         self.dashboards = id_mapping(dashboards, "chartio: dashboards")
         if not self.dashboards:
             raise ConfigurationError("chartio: dashboards must map resource names to dashboard ids")
+        self.resources = frozenset(self.dashboards)
         self._env = callable_setting(env, "chartio: env")
         self.url_budget = positive_setting(url_budget, "chartio: url_budget")
         self.url_overhead = len(CHARTIO_EMBED_BASE) + max(len(str(i)) for i in self.dashboards.values()) + 1
@@ -256,6 +265,7 @@ class MetabaseProfile(Profile):
             raise ConfigurationError("metabase: pass dashboards={name: id} and/or questions={name: id}")
         if both := sorted(set(self.dashboards) & set(self.questions)):
             raise ConfigurationError(f"metabase: {both} name both a dashboard and a question; rename one")
+        self.resources = frozenset(self.dashboards) | frozenset(self.questions)
         self._params = callable_setting(params, "metabase: params")
         if site_url is not None and not (isinstance(site_url, str) and site_url.startswith(_HTTP)):
             raise ConfigurationError("metabase: site_url must be your Metabase's address, https://...")
@@ -296,6 +306,7 @@ class MetabaseProfile(Profile):
 class GenericProfile(Profile):
     """RFC 7519 registered claims for a verifier of your own: ``iss``, ``aud``, ``sub``, and the resource.
 
+    ``resources`` lists the names pages may embed (the issuer's allowlist).
     ``not_before`` sets ``nbf_from_iat``: the issuer then writes ``nbf = iat``, which a profile cannot.
     """
 
@@ -310,8 +321,10 @@ class GenericProfile(Profile):
         subject: Callable[[Tenant], str] | None = None,
         not_before: bool = True,
         resource_claim: str = "resource",
+        resources: Collection[str] | None = None,
         url_budget: int | None = None,
     ) -> None:
+        self.resources = names_setting(resources, "generic: resources")
         if not (issuer is None or nonempty_str(issuer)):
             raise ConfigurationError("generic: issuer must be a non-empty string")
         if not (audience is None or audience_ok(audience)):

@@ -27,6 +27,9 @@ DEFAULT_PLACEHOLDER = "JWT_TOKEN"
 #: characters can never make the engine hold back more than a few dozen bytes.
 DEFAULT_MAX_RESOURCE_LENGTH = 64
 _MAX_RESOURCE_LENGTH_LIMIT = 256
+#: The app's own placeholders end with ``:`` and the request's nonce (see placeholders.py): the engine
+#: makes room for it in every name, and leaves telling trusted from untrusted to its caller.
+NONCE_LENGTH = 22
 
 _PLACEHOLDER_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 RESOURCE_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
@@ -162,7 +165,7 @@ class PlaceholderSyntax:
                 f"not {self.max_resource_length}"
             )
         word = self.word.encode("ascii")
-        compiled = [_compile(f, self.max_resource_length) for f in _FAMILIES]
+        compiled = [_compile(f, self.max_resource_length + 1 + NONCE_LENGTH) for f in _FAMILIES]
         openers = {opener: c for c in compiled for opener in c.family.openers}
         heads = [opener + word for opener in openers]
         longest_head = max(map(len, heads))

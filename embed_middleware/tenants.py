@@ -4,10 +4,14 @@ A resolver is any callable ``request -> Tenant | None``, or an ``async def`` one
 ``Request`` (the same type under WSGI and ASGI, so one resolver serves both). ``None`` means
 "unknown tenant": the middleware then fails closed and issues no token. Built-ins cover the usual places::
 
-    resolver = first_of(from_environ(), from_subdomain("example.com", lookup=TENANTS))
+    resolver = from_environ()                                    # the tenant your app's auth marked
+    resolver = require_all(session_tenant, from_subdomain("example.com"))   # both must agree
 
-Each built-in carries ``vary``: the request headers its answer depends on, which the middleware adds
-to ``Vary`` on every response that carries a token.
+Never let a resolver that reads only what a client sends (Host, path, a header, an unverified cookie)
+decide alone who gets a token: ``first_of(from_environ(), from_subdomain(...))`` hands an anonymous
+visitor of ``acme.example.com`` acme's token. ``require_all`` makes such a source a check on top of
+the session instead. Each built-in carries ``vary``: the request headers its answer depends on,
+which the middleware adds to ``Vary`` on every response that carries a token.
 """
 
 from __future__ import annotations
@@ -125,6 +129,8 @@ class _NamedResolver:
     #: alone, so adapters can skip building a request object when nothing else needs one.
     mark_key: str | None = None
     from_mark: Callable[[object], Tenant | None] | None = None
+    #: Whether any client can make it name a tenant (Host, path, a header, an unverified cookie).
+    reads_client_input: bool = False
 
     def __call__(self, request: Request) -> Tenant | None:
         return self.resolve(request)
@@ -133,20 +139,38 @@ class _NamedResolver:
         return f"<tenant resolver {self.describe}>"
 
 
-def _named(describe: str, resolve: SyncResolver, vary: tuple[str, ...], lookup: Lookup | None) -> Resolver:
+def _named(
+    describe: str,
+    resolve: SyncResolver,
+    vary: tuple[str, ...],
+    lookup: Lookup | None,
+    client_input: bool = False,
+) -> _NamedResolver:
     if lookup is None or isinstance(lookup, Mapping):
 
         async def resolve_inline(request: Request) -> Tenant | None:
             return resolve(request)
 
-        return _NamedResolver(describe, resolve, vary, resolve_inline)
-    return _NamedResolver(describe, resolve, vary, sync_to_async(resolve, thread_sensitive=False))
+        return _NamedResolver(describe, resolve, vary, resolve_inline, reads_client_input=client_input)
+    threaded = sync_to_async(resolve, thread_sensitive=False)
+    return _NamedResolver(describe, resolve, vary, threaded, reads_client_input=client_input)
 
 
 def _raw_id_resolver(
-    describe: str, find: Callable[[Request], str | None], lookup: Lookup | None, vary: tuple[str, ...]
-) -> Resolver:
-    return _named(describe, lambda request: _tenant_from(find(request), lookup), vary, lookup)
+    describe: str,
+    find: Callable[[Request], str | None],
+    lookup: Lookup | None,
+    vary: tuple[str, ...],
+    client_input: bool = True,
+) -> _NamedResolver:
+    return _named(describe, lambda request: _tenant_from(find(request), lookup), vary, lookup, client_input)
+
+
+def reads_client_input(resolver: object) -> bool:
+    """Whether a client alone can make ``resolver`` name a tenant: a built-in reading Host, the path, a
+    header or an unverified cookie (or a ``first_of`` that falls through to one). A resolver of your own
+    is taken to read your session unless it sets ``reads_client_input = True`` itself."""
+    return bool(getattr(resolver, "reads_client_input", False))
 
 
 def _is_async(resolver: object) -> bool:
@@ -195,7 +219,10 @@ def in_main_thread(resolver: AnyResolver) -> AnyResolver:
         return resolver
     plain = cast(SyncResolver, resolver)
     described = getattr(plain, "__qualname__", repr(plain))
-    return _NamedResolver(described, plain, vary_of(plain), sync_to_async(plain, thread_sensitive=True))
+    threaded = sync_to_async(plain, thread_sensitive=True)
+    return _NamedResolver(
+        described, plain, vary_of(plain), threaded, reads_client_input=reads_client_input(plain)
+    )
 
 
 def from_header(name: str, *, lookup: Lookup | None = None) -> Resolver:
@@ -243,7 +270,11 @@ def from_cookie(name: str, *, lookup: Lookup | None = None) -> Resolver:
     A plain cookie is written by the client: use this only with a ``lookup`` that verifies the value
     (a signed session id, say), never with a bare tenant id a user could change.
     """
-    return _raw_id_resolver(f"from cookie {name}", lambda r: r.cookies.get(name), lookup, ("Cookie",))
+    # A lookup function may verify what it reads (a signed session id); a plain value or table cannot.
+    verified = lookup is not None and not isinstance(lookup, Mapping)
+    return _raw_id_resolver(
+        f"from cookie {name}", lambda r: r.cookies.get(name), lookup, ("Cookie",), not verified
+    )
 
 
 def from_environ(
@@ -266,19 +297,17 @@ def from_environ(
     def resolve(request: Request) -> Tenant | None:
         return from_mark(request.environ.get(key))
 
-    named = _named(f"from environ[{key!r}]", resolve, tuple(vary), lookup)
+    named = _named(f"from environ[{key!r}]", resolve, tuple(vary), lookup, client_input=False)
     if lookup is not None and not isinstance(lookup, Mapping):
         return named  # a lookup callable may block: it keeps going through resolve_async
-    return dataclasses.replace(named, mark_key=key, from_mark=from_mark)  # type: ignore[type-var]
+    return dataclasses.replace(named, mark_key=key, from_mark=from_mark)
 
 
 def first_of(*resolvers: AnyResolver) -> Resolver:
     """The first tenant any of ``resolvers`` (sync or async) finds, tried in order."""
     if not resolvers:
         raise ValueError("first_of() needs at least one resolver")
-    vary: list[str] = []
-    for resolver in resolvers:
-        vary.extend(h for h in vary_of(resolver) if h.lower() not in {v.lower() for v in vary})
+    vary = _merged_vary(resolvers)
     sync_chain = [as_sync(r) for r in resolvers]
     async_chain = [as_async(r) for r in resolvers]
 
@@ -296,4 +325,64 @@ def first_of(*resolvers: AnyResolver) -> Resolver:
                 return tenant
         return None
 
-    return _NamedResolver(f"first of {len(resolvers)}", resolve, tuple(vary), resolve_async)
+    return _NamedResolver(
+        f"first of {len(resolvers)}",
+        resolve,
+        vary,
+        resolve_async,
+        # An anonymous request falls through to the last resolver: one client-read source is enough.
+        reads_client_input=any(map(reads_client_input, resolvers)),
+    )
+
+
+def require_all(*resolvers: AnyResolver) -> Resolver:
+    """The tenant only when every resolver finds one and all name the same id (the first one's Tenant).
+
+    ``require_all(session_tenant, from_subdomain("example.com"))``: a signed-in user of globex visiting
+    ``acme.example.com`` gets no token, and an anonymous visitor gets none either.
+    """
+    if len(resolvers) < 2:
+        raise ValueError("require_all() needs at least two resolvers to compare")
+    vary = _merged_vary(resolvers)
+    sync_chain = [as_sync(r) for r in resolvers]
+    async_chain = [as_async(r) for r in resolvers]
+
+    def agreed(found: list[Tenant | None]) -> Tenant | None:
+        first = found[0]
+        if first is None or any(t is None or t.id != first.id for t in found[1:]):
+            return None
+        return first
+
+    def resolve(request: Request) -> Tenant | None:
+        found: list[Tenant | None] = []
+        for resolver in sync_chain:
+            tenant = resolver(request)
+            if tenant is None:
+                return None
+            found.append(tenant)
+        return agreed(found)
+
+    async def resolve_async(request: Request) -> Tenant | None:
+        found: list[Tenant | None] = []
+        for resolver in async_chain:
+            tenant = await resolver(request)
+            if tenant is None:
+                return None
+            found.append(tenant)
+        return agreed(found)
+
+    return _NamedResolver(
+        f"require all of {len(resolvers)}",
+        resolve,
+        vary,
+        resolve_async,
+        # Only as client-controlled as its most trustworthy member.
+        reads_client_input=all(map(reads_client_input, resolvers)),
+    )
+
+
+def _merged_vary(resolvers: Sequence[AnyResolver]) -> tuple[str, ...]:
+    vary: list[str] = []
+    for resolver in resolvers:
+        vary.extend(h for h in vary_of(resolver) if h.lower() not in {v.lower() for v in vary})
+    return tuple(vary)

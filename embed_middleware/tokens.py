@@ -18,12 +18,13 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from werkzeug.wrappers import Request
 
+from .claim_checks import names_setting
 from .errors import ConfigurationError, TokenIssueError
 from .keys import DEFAULT_KEY_ENV, MIN_HMAC_KEY_BYTES, KeyMaterial, KeySet, SigningKey
 from .profiles import Profile
@@ -54,6 +55,10 @@ _WARNED_LIMIT = 1024
 
 #: One encoder for every payload (``json.dumps`` with options builds a new one per call).
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+#: ``resources="per-tenant"``: each ``Tenant.resources`` is the allowlist (listing none: no token).
+PER_TENANT: Literal["per-tenant"] = "per-tenant"
+Resources = Collection[str] | Literal["per-tenant"]
 
 #: ``(tenant, resource, request) -> claims``; resource is None for the bare ``<JWT_TOKEN>``.
 ClaimsHook = Callable[[Tenant, "str | None", Request], Mapping[str, Any]]
@@ -112,6 +117,8 @@ class TokenIssuer:
         key_env: str = DEFAULT_KEY_ENV,
         on_issue: IssueHook | None = None,
         clock: Callable[[], float] = time.time,
+        resources: Resources | None = None,
+        allow_unscoped: bool = False,
     ) -> None:
         self._keys = _signing_keys(signing_key, algorithm, kid, key_env)
         if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= MAX_TTL:
@@ -127,7 +134,13 @@ class TokenIssuer:
             )
         if on_issue is not None and not callable(on_issue):
             raise ConfigurationError("on_issue must be a callable (IssueEvent) -> None")
+        if not isinstance(allow_unscoped, bool):
+            raise ConfigurationError("allow_unscoped must be True or False")
         self.ttl = ttl
+        #: The names pages may embed: ``resources=``, else the profile's pipes/dashboards; None: none named.
+        self.resources = _allowlist(resources, self._profile)
+        #: Whether a token without a resource (valid for whatever a vendor lets it read) may be minted.
+        self.allow_unscoped = allow_unscoped
         self._claims = claims or default_claims
         self._on_issue = on_issue
         self._clock = clock
@@ -149,6 +162,23 @@ class TokenIssuer:
     def now(self) -> float:
         """The issuer's clock (time.time unless a test passed another)."""
         return self._clock()
+
+    def names(self, resource: str | None) -> bool:
+        """Whether ``resource`` could be allowed for some tenant: checked before any tenant is resolved."""
+        if resource is None:
+            return self.allow_unscoped
+        allowed = self.resources
+        return allowed == PER_TENANT or (isinstance(allowed, frozenset) and resource in allowed)
+
+    def allows(self, tenant: Tenant, resource: str | None) -> bool:
+        """Whether ``tenant`` may have a token for ``resource``: the issuer's allowlist (or the profile's)
+        and the tenant's own list must both name it; the unscoped token needs ``allow_unscoped``.
+        Nothing named anywhere allows nothing: fail closed."""
+        if not self.names(resource):
+            return False
+        if self.resources == PER_TENANT and resource is not None and tenant.resources is None:
+            return False
+        return tenant.may_embed(resource)
 
     def claims_for(self, tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
         """The payload before signing: hook claims, then tenant claims over them, then ours."""
@@ -207,6 +237,21 @@ class TokenIssuer:
             length,
             self._profile.url_budget,
         )
+
+
+def _allowlist(
+    resources: Resources | None, profile: Profile | None
+) -> frozenset[str] | Literal["per-tenant"] | None:
+    if isinstance(resources, str):
+        if resources != PER_TENANT:
+            raise ConfigurationError(
+                "resources must be a list of names, e.g. ['top_airlines'], or 'per-tenant', "
+                f"not {resources!r}"
+            )
+        return PER_TENANT
+    if resources is not None:
+        return names_setting(resources, "resources")
+    return profile.resources if profile is not None else None
 
 
 def _signing_keys(

@@ -22,6 +22,7 @@ from werkzeug.wsgi import ClosingIterator
 from .config import EmbedConfig
 from .endpoint import answer_jwks_request, answer_token_request
 from .exchange import Emission, Exchange, _WarnOnce, status_line
+from .placeholders import NONCE_KEY, EmbedContext
 from .scope_request import ascii_query
 
 if TYPE_CHECKING:
@@ -42,12 +43,15 @@ class EmbedWSGIMiddleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        # Where the app's helpers find this request's nonce (an inner embed middleware replaces it).
+        context = environ[NONCE_KEY] = EmbedContext(self.config.placeholder_rules)
         exchange = Exchange(
             self.config,
             method,
             lambda: shallow_request(environ),
             self._warnings,
             environ.get,
+            context,
         )
         path = environ.get("PATH_INFO")
         if path is not None and path in (self.config.token_endpoint, self.config.jwks_path):
