@@ -1,13 +1,16 @@
 """Secure, tenant-scoped embeds for any WSGI or ASGI app.
 
-Wrap the app once; every page's ``<JWT_TOKEN>`` placeholders arrive filled with a fresh, short-lived
-JWT for the request's tenant. See the README for Flask, Django and FastAPI quick starts.
+Wrap the app once; every placeholder your templates write with ``embed_token('name')`` (or
+``embed_placeholder(request, 'name')``) arrives filled with a fresh, short-lived JWT for the request's
+tenant, and placeholder-like text users put in a page stays exactly as they wrote it. See the README
+for Flask, Django and FastAPI quick starts.
 """
 
-from .asgi import EmbedASGIMiddleware
+from .asgi import EmbedASGIMiddleware, TokenEndpointASGI
 from .config import EmbedConfig, HeaderDelivery, MissingTenant
-from .errors import ConfigurationError, RevocationStoreError, TokenIssueError
+from .errors import ConfigurationError, EmbedError, RevocationStoreError, TokenIssueError
 from .keys import KeySet, SigningKey
+from .placeholders import PlaceholderError, embed_placeholder, embed_url
 from .policy import DEFAULT_CONTENT_TYPES, NO_STORE, ResponsePolicy
 from .profiles import ChartioProfile, GenericProfile, MetabaseProfile, Profile, TinybirdProfile
 from .revocation import MemoryRevocations, RedisRevocations, RevocationStore
@@ -26,6 +29,7 @@ from .tenants import (
     from_path_prefix,
     from_subdomain,
     in_main_thread,
+    require_all,
 )
 from .tokens import IssuedToken, IssueEvent, TokenIssuer
 from .verify import REASONS, TokenRejected, VerifiedToken, Verifier, verify
@@ -36,7 +40,7 @@ from .verifying import (
     last_path_segment,
     resource_from_path,
 )
-from .wsgi import EmbedWSGIMiddleware
+from .wsgi import EmbedWSGIMiddleware, TokenEndpointWSGI
 
 __all__ = [
     "DEFAULT_CONTENT_TYPES",
@@ -47,6 +51,7 @@ __all__ = [
     "ConfigurationError",
     "EmbedASGIMiddleware",
     "EmbedConfig",
+    "EmbedError",
     "EmbedWSGIMiddleware",
     "GenericProfile",
     "HeaderDelivery",
@@ -56,6 +61,7 @@ __all__ = [
     "MemoryRevocations",
     "MetabaseProfile",
     "MissingTenant",
+    "PlaceholderError",
     "PlaceholderSyntax",
     "Profile",
     "RedisRevocations",
@@ -68,6 +74,8 @@ __all__ = [
     "Tenant",
     "TenantKeys",
     "TinybirdProfile",
+    "TokenEndpointASGI",
+    "TokenEndpointWSGI",
     "TokenIssueError",
     "TokenIssuer",
     "TokenRejected",
@@ -78,6 +86,8 @@ __all__ = [
     "as_async",
     "as_sync",
     "bearer_or_query",
+    "embed_placeholder",
+    "embed_url",
     "first_of",
     "from_cookie",
     "from_environ",
@@ -86,6 +96,7 @@ __all__ = [
     "from_subdomain",
     "in_main_thread",
     "last_path_segment",
+    "require_all",
     "resource_from_path",
     "verify",
 ]

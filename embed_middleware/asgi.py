@@ -23,7 +23,7 @@ from typing import Any
 from asgiref.compatibility import guarantee_single_callable
 from werkzeug.wrappers import Request
 
-from .config import EmbedConfig
+from .config import EmbedConfig, check_endpoint_resolver
 from .endpoint import answer_jwks_request, answer_token_request
 from .errors import TokenIssueError
 from .exchange import Emission, Exchange, _WarnOnce
@@ -76,6 +76,35 @@ class EmbedASGIMiddleware:
         responder = _ASGIResponder(exchange, self.config, send, self._warnings, method)
         await self.app(scope, receive, responder.send)
         await responder.finish()
+
+
+class TokenEndpointASGI:
+    """The token endpoint as an ASGI app to mount *inside* your app, behind its session and auth::
+
+        app = Starlette(routes=[..., Route("/embed/token", TokenEndpointASGI(issuer=..., resolver=...))],
+                        middleware=[Middleware(SessionMiddleware, ...)])
+        fastapi_app.add_route("/embed/token", TokenEndpointASGI(issuer=..., resolver=...))
+
+    ``GET ?resource=name`` -> ``{"token", "expires_at", "expires_in"}`` for the tenant ``resolver``
+    finds (``request.scope["session"]`` and ``["user"]`` are there, set by the middleware in front of
+    the route); options as the middleware's.
+    """
+
+    def __init__(
+        self, *, issuer: Any, resolver: Any, token_endpoint_trusts_client_input: bool = False, **options: Any
+    ) -> None:
+        self.config = EmbedConfig.from_options(issuer=issuer, resolver=resolver, **options)
+        check_endpoint_resolver(resolver, token_endpoint_trusts_client_input)
+        self._warnings = _WarnOnce()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            raise RuntimeError(f"the token endpoint answers HTTP requests, not {scope['type']!r}")
+        method = str(scope.get("method", "GET")).upper()
+        exchange = Exchange(
+            self.config, method, lambda: request_from_scope(scope), self._warnings, partial(read_mark, scope)
+        )
+        await _ASGIResponder(exchange, self.config, send, self._warnings).answer_endpoint(method)
 
 
 class _ASGIResponder:

@@ -151,19 +151,8 @@ class EmbedConfig:
         ):
             if not isinstance(flag, bool):
                 raise ConfigurationError(f"{name} must be True or False, not {flag!r}")
-        if (
-            token_endpoint is not None
-            and not token_endpoint_trusts_client_input
-            and reads_client_input(resolver)
-        ):
-            raise ConfigurationError(
-                f"token_endpoint is answered before your app runs, and {resolver!r} can name a tenant from "
-                "what any client sends (Host, path, a header or an unverified cookie): an anonymous caller "
-                "would get that tenant's token. Mount the token endpoint inside your app instead "
-                "(TokenEndpointWSGI/TokenEndpointASGI, the Flask extension's or Django's view), use a "
-                "resolver that reads the session (or require_all(session, subdomain)), or pass "
-                "token_endpoint_trusts_client_input=True if a proxy in front authenticates every caller"
-            )
+        if token_endpoint is not None:
+            check_endpoint_resolver(resolver, token_endpoint_trusts_client_input)
         if (
             isinstance(max_tokens_per_response, bool)
             or not isinstance(max_tokens_per_response, int)
@@ -225,6 +214,20 @@ class EmbedConfig:
         if self.header is not None:
             return False
         return self.policy.skip_reason(method, status, content_type, content_encoding) in UNTOUCHED
+
+
+def check_endpoint_resolver(resolver: object, trusts_client_input: bool) -> None:
+    """A token endpoint must know who asks: refuse one whose resolver any client can steer alone."""
+    if trusts_client_input or not reads_client_input(resolver):
+        return
+    raise ConfigurationError(
+        f"the token endpoint would trust {resolver!r}, which names a tenant from what any client sends "
+        "(Host, path, a header or an unverified cookie): an anonymous caller would get that tenant's "
+        "token. Use a resolver that reads your session or login (or require_all(session_resolver, "
+        "from_subdomain(...))), mount the endpoint inside your app (TokenEndpointWSGI/TokenEndpointASGI, "
+        "the Flask or Django view) so that resolver sees them, or pass "
+        "token_endpoint_trusts_client_input=True if a proxy in front authenticates every caller"
+    )
 
 
 def _check_scoping(issuer: TokenIssuer, header: HeaderDelivery | None) -> None:

@@ -49,6 +49,7 @@ from .config import EmbedConfig
 from .endpoint import answer_token_request
 from .errors import ConfigurationError, TokenIssueError
 from .exchange import Emission, Exchange, _WarnOnce
+from .placeholders import NONCE_KEY, EmbedContext
 from .tenants import in_main_thread
 
 __all__ = ["EmbedMiddleware", "embed_config", "embed_token_view"]
@@ -139,6 +140,8 @@ class EmbedMiddleware:
             markcoroutinefunction(self)
 
     def __call__(self, request: Any) -> Any:
+        # Where {% embed_token %} finds this request's nonce (request.META, Django's environ).
+        request.META[NONCE_KEY] = EmbedContext(self.config.placeholder_rules)
         if self.async_mode:
             return self.__acall__(request)
         response = self.get_response(request)
@@ -196,7 +199,15 @@ class EmbedMiddleware:
         content_type, encoding = headers.get("Content-Type"), headers.get("Content-Encoding")
         if self.config.leaves_untouched(method, status, content_type, encoding):
             return None
-        exchange = Exchange(self.config, method, _as_core(request), self._warnings, request.META.get)
+        context = request.META.get(NONCE_KEY)
+        exchange = Exchange(
+            self.config,
+            method,
+            _as_core(request),
+            self._warnings,
+            request.META.get,
+            context if isinstance(context, EmbedContext) else None,
+        )
         exchange.start(status, list(headers.items()))
         return exchange
 

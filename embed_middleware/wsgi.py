@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Request
 from werkzeug.wsgi import ClosingIterator
 
-from .config import EmbedConfig
+from .config import EmbedConfig, check_endpoint_resolver
 from .endpoint import answer_jwks_request, answer_token_request
 from .exchange import Emission, Exchange, _WarnOnce, status_line
 from .placeholders import NONCE_KEY, EmbedContext
@@ -63,6 +63,34 @@ class EmbedWSGIMiddleware:
             start_response(status_line(emission.head.status), emission.head.headers)
             return [emission.body]
         return _WSGIResponder(exchange, self.config, method, start_response).respond(self.app, environ)
+
+
+class TokenEndpointWSGI:
+    """The token endpoint as a WSGI app to mount *inside* your app, behind its session and auth::
+
+        app = DispatcherMiddleware(app, {"/embed/token": TokenEndpointWSGI(issuer=..., resolver=...)})
+
+    ``GET ?resource=name`` -> ``{"token", "expires_at", "expires_in"}`` for the tenant ``resolver``
+    finds; options as the middleware's. Mounted where your app's own middleware (sessions, login) has
+    already run, the resolver sees who is asking, which an endpoint intercepted in front of the app cannot.
+    """
+
+    def __init__(
+        self, *, issuer: Any, resolver: Any, token_endpoint_trusts_client_input: bool = False, **options: Any
+    ) -> None:
+        self.config = EmbedConfig.from_options(issuer=issuer, resolver=resolver, **options)
+        check_endpoint_resolver(resolver, token_endpoint_trusts_client_input)
+        self._warnings = _WarnOnce()
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        exchange = Exchange(
+            self.config, method, lambda: shallow_request(environ), self._warnings, environ.get
+        )
+        emission = answer_token_request(exchange, self.config, method)
+        assert emission.head is not None
+        start_response(status_line(emission.head.status), emission.head.headers)
+        return [emission.body]
 
 
 class _WSGIResponder:

@@ -15,9 +15,10 @@ from http import HTTPStatus
 from typing import Any
 
 from werkzeug.test import EnvironBuilder
-from wsgi_helpers import KEY, checked, middleware, run
+from app_placeholders import nonce_of, own_chunks
+from wsgi_helpers import checked, middleware, run, test_issuer
 
-from embed_middleware import EmbedASGIMiddleware, Tenant, TokenIssuer, from_environ
+from embed_middleware import EmbedASGIMiddleware, Tenant, from_environ
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class Case:
     options: dict[str, Any] = field(default_factory=dict)
     #: Whether PEP 3333 checkers may wrap the WSGI side (they refuse e.g. Content-Type on a 204).
     lint: bool = True
+    #: Whether the page's placeholders are the app's own (they get the request's nonce), or text it
+    #: only displays (left as it is).
+    own: bool = True
 
 
 @dataclass(frozen=True)
@@ -51,16 +55,20 @@ class Result:
 
 def _options(case: Case) -> dict[str, Any]:
     options = dict(case.options)
-    options.setdefault("issuer", TokenIssuer(KEY))
+    options.setdefault("issuer", test_issuer())
     options.setdefault("resolver", from_environ())
     return options
 
 
-def _response_headers(case: Case) -> list[tuple[str, str]]:
+def _chunks(case: Case, holder: dict[str, Any]) -> tuple[bytes, ...]:
+    return tuple(own_chunks(case.chunks, nonce_of(holder))) if case.own else case.chunks
+
+
+def _response_headers(case: Case, chunks: tuple[bytes, ...]) -> list[tuple[str, str]]:
     headers = [("Content-Type", case.content_type)] if case.content_type else []
     headers.extend(case.headers)
     if case.declare_length and not any(k.lower() == "content-length" for k, _ in case.headers):
-        headers.append(("Content-Length", str(sum(map(len, case.chunks)))))
+        headers.append(("Content-Length", str(sum(map(len, chunks)))))
     return headers
 
 
@@ -68,8 +76,9 @@ def serve_wsgi(case: Case) -> Result:
     def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if case.tenant is not None:
             environ["embed.tenant"] = case.tenant
-        start_response(f"{case.status} {HTTPStatus(case.status).phrase}", _response_headers(case))
-        return (chunk for chunk in case.chunks)
+        chunks = _chunks(case, environ)
+        start_response(f"{case.status} {HTTPStatus(case.status).phrase}", _response_headers(case, chunks))
+        return (chunk for chunk in chunks)
 
     wrapped = checked(app, **_options(case)) if case.lint else middleware(app, **_options(case))
     status, headers, body = run(
@@ -88,9 +97,10 @@ def asgi_app_for(case: Case) -> Callable[..., Any]:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if case.tenant is not None:
             scope.setdefault("state", {})["embed_tenant"] = case.tenant
-        headers = [(k.lower().encode(), v.encode()) for k, v in _response_headers(case)]
+        chunks = _chunks(case, scope)
+        headers = [(k.lower().encode(), v.encode()) for k, v in _response_headers(case, chunks)]
         await send({"type": "http.response.start", "status": case.status, "headers": headers})
-        body_chunks = case.chunks if case.method != "HEAD" else (b"",)
+        body_chunks = chunks if case.method != "HEAD" else (b"",)
         for index, chunk in enumerate(body_chunks):
             more = index < len(body_chunks) - 1
             await send({"type": "http.response.body", "body": chunk, "more_body": more})

@@ -11,6 +11,8 @@ import jwt
 from werkzeug.middleware.lint import LintMiddleware
 from werkzeug.test import EnvironBuilder
 
+from app_placeholders import TEST_RESOURCES, nonce_of, own_chunks
+
 from embed_middleware import EmbedWSGIMiddleware, Tenant, TokenIssuer, from_environ
 
 KEY = "test-signing-key-" + "k" * 40
@@ -51,6 +53,7 @@ def page_app(
     tenant: str | Tenant | None = "acme",
     content_length: bool | None = None,
     as_list: bool = False,
+    own: bool = True,
 ) -> tuple[WSGIApp, list[ClosingList]]:
     """An app that marks ``tenant`` during handling and streams ``chunks``.
 
@@ -63,22 +66,31 @@ def page_app(
     def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if tenant is not None:
             environ["embed.tenant"] = tenant
+        # The page's placeholders are the app's own: they carry this request's nonce.
+        signed = own_chunks(parts, nonce_of(environ)) if own else parts
         response_headers = [("Content-Type", content_type), *headers]
-        declare = content_length if content_length is not None else len(parts) == 1
+        declare = content_length if content_length is not None else len(signed) == 1
         if declare:
-            response_headers.append(("Content-Length", str(sum(map(len, parts)))))
+            response_headers.append(("Content-Length", str(sum(map(len, signed)))))
         start_response(status, response_headers)
         if as_list:
-            return list(parts)
-        body = ClosingList(parts)
+            return list(signed)
+        body = ClosingList(signed)
         made.append(body)
         return body
 
     return app, made
 
 
+def test_issuer(**options: Any) -> TokenIssuer:
+    """The suites' issuer: the names their pages use, and the unscoped ``<JWT_TOKEN>`` allowed."""
+    options.setdefault("resources", TEST_RESOURCES)
+    options.setdefault("allow_unscoped", True)
+    return TokenIssuer(KEY, **options)
+
+
 def middleware(app: WSGIApp, **options: Any) -> EmbedWSGIMiddleware:
-    options.setdefault("issuer", TokenIssuer(KEY))
+    options.setdefault("issuer", test_issuer())
     options.setdefault("resolver", from_environ())
     return EmbedWSGIMiddleware(app, **options)
 
