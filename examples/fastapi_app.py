@@ -198,7 +198,7 @@ def create_app(
     # parameter is not positional-only, which Starlette's middleware-factory protocol asks for.)
     app.add_middleware(
         EmbedASGIMiddleware,  # type: ignore[arg-type, unused-ignore]
-        issuer=TokenIssuer(signing_key=signing_key, ttl=ttl, claims=tinybird_claims),
+        issuer=TokenIssuer(signing_key=signing_key, ttl=ttl, claims=tinybird_claims, resources=[RESOURCE]),
         resolver=first_of(from_environ(), session_tenant),
         header=HeaderDelivery(name=TOKEN_HEADER, when=_header_wanted, resource=RESOURCE),
         token_endpoint=TOKEN_ENDPOINT,

@@ -1,10 +1,12 @@
 """The customer's own Flask app, as in the Tinybird "charts with iframes and JWTs" guide, minus its JS.
 
 In the guide the page loads with an empty iframe, its JavaScript calls ``/generate-token`` and then
-sets the iframe's ``src``. Here the template writes the iframe's final URL with a placeholder where
-the token goes, and ``EmbedWSGIMiddleware`` fills in a fresh token for the logged-in tenant as the
-page leaves the app: the chart loads with the page, and a page without a tenant carries no token at
-all. The only script left reloads each chart with a fresh token before the page's one expires.
+sets the iframe's ``src``. Here the template writes the iframe's final URL with ``embed_url()`` /
+``embed_token()``, which put this request's placeholder (carrying a per-request nonce) where the token
+goes, and ``EmbedWSGIMiddleware`` fills in a fresh token for the logged-in tenant as the page leaves
+the app: the chart loads with the page, and a page without a tenant carries no token at all. The
+page also shows a note anyone can edit: placeholder text typed there stays text and gets no token.
+The only script left reloads each chart with a fresh token before the page's one expires.
 
 The tenant is the one picked at ``/login`` and kept in Flask's signed session cookie. The app marks
 it in ``request.environ["embed.tenant"]`` while handling a request; the middleware reads it after
@@ -33,6 +35,7 @@ from embed_middleware import (
     from_cookie,
     from_environ,
 )
+from embed_middleware.templating import add_embed_globals
 
 from .dashboard_server import READ_SCOPE, WORKSPACE_ID
 
@@ -91,6 +94,9 @@ def create_app(signing_key: str, dashboard_url: str) -> Flask:
     app.secret_key = os.environ.get("FLASK_SECRET_KEY") or secrets.token_urlsafe(32)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     dashboard_url = dashboard_url.rstrip("/")
+    add_embed_globals(app.jinja_env)  # {{ embed_url(...) }} and {{ embed_token(...) }} in templates
+    #: A note shown to every visitor and editable by all of them: user content, as in any real app.
+    notes: dict[str, str] = {"text": "Welcome! Edit this note: try <JWT_TOKEN:top_airlines> in it."}
 
     @app.before_request
     def mark_tenant() -> None:
@@ -110,7 +116,14 @@ def create_app(signing_key: str, dashboard_url: str) -> Flask:
             dashboard_url=dashboard_url,
             token_endpoint=TOKEN_ENDPOINT,
             ttl=TOKEN_TTL,
+            note=notes["text"],
         )
+
+    @app.post("/note")
+    def edit_note() -> Response:
+        if session.get("tenant") in TENANTS:
+            notes["text"] = request.form.get("note", "")[:2000]
+        return redirect(url_for("index"))
 
     @app.route("/login", methods=["GET", "POST"])
     def login() -> Response | tuple[str, int] | str:
@@ -132,9 +145,13 @@ def create_app(signing_key: str, dashboard_url: str) -> Flask:
 
     app.wsgi_app = EmbedWSGIMiddleware(  # type: ignore[method-assign]
         app.wsgi_app,
-        issuer=TokenIssuer(signing_key=signing_key, ttl=TOKEN_TTL, claims=tinybird_claims),
+        issuer=TokenIssuer(
+            signing_key=signing_key, ttl=TOKEN_TTL, claims=tinybird_claims, resources=RESOURCES
+        ),
         resolver=first_of(from_environ(lookup=TENANTS), session_tenant_resolver(app)),
         token_endpoint=TOKEN_ENDPOINT,
+        # embed_url() writes placeholders only into URLs of the dashboard server.
+        embed_origins=[dashboard_url],
     )
     return app
 
@@ -157,8 +174,8 @@ LOGIN = """<!doctype html>
 </html>
 """
 
-# The first iframe's placeholder goes through a Jinja expression, so autoescape sends it out as
-# &lt;...&gt;; the second is literal template text and leaves the app raw. The middleware fills both.
+# The first iframe's URL comes from embed_url() (percent-encoded placeholder, origin checked); the
+# second's placeholder from embed_token() (raw). The middleware fills both, and nothing in the note.
 PAGE = """<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Analytics for {{ tenant_name }}</title>
@@ -175,9 +192,16 @@ iframe{border:1px solid #dee2e6;border-radius:6px;margin:0 1rem 1rem 0}
 <p>Both charts come from the dashboard server at {{ dashboard_url }}. Their URLs carry a token
 that was signed for {{ tenant_name }} when this page was sent and expires {{ ttl // 60 }} minutes later.</p>
 <iframe title="Top airlines" data-resource="top_airlines" width="540" height="200"
-  src="{{ dashboard_url }}/embed/top_airlines?token={{ '<JWT_TOKEN:top_airlines>' }}"></iframe>
+  src="{{ embed_url(dashboard_url ~ '/embed/top_airlines', 'top_airlines') }}"></iframe>
 <iframe title="Bookings by day" data-resource="bookings_by_day" width="540" height="260"
-  src="{{ dashboard_url }}/embed/bookings_by_day?token=<JWT_TOKEN:bookings_by_day>"></iframe>
+  src="{{ dashboard_url }}/embed/bookings_by_day?token={{ embed_token('bookings_by_day') }}"></iframe>
+<section aria-label="Team note">
+  <h2>Team note</h2>
+  <p id="note">{{ note }}</p>
+  <form method="post" action="{{ url_for('edit_note') }}">
+    <input name="note" size="60" aria-label="New note"> <button type="submit">Save note</button>
+  </form>
+</section>
 <script>
 // Reload each chart with a fresh token a minute before the current one expires.
 (function () {

