@@ -102,7 +102,9 @@ def test_both_forms_fill_what_embed_token_wrote_and_nothing_else(factory: bool) 
 
 def in_context(app: Flask, embed: Embed) -> Any:
     """A request context carrying the middleware's per-request context, as a real request would."""
-    return app.test_request_context("/", environ_base={NONCE_KEY: EmbedContext(embed.config.placeholder_rules)})
+    return app.test_request_context(
+        "/", environ_base={NONCE_KEY: EmbedContext(embed.config.placeholder_rules)}
+    )
 
 
 def test_embed_token_writes_the_raw_placeholder_with_the_nonce_as_markup() -> None:

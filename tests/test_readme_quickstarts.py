@@ -36,7 +36,11 @@ TOKEN = re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
 #: The chart every quick start embeds (its html snippet names it).
 RESOURCE = "top_airlines"
 FENCE = re.compile(r"^```(\w*)\s*$")
-PLACEHOLDER = re.compile(rf"<JWT_TOKEN:{RESOURCE}>|{{{{ embed_token\('{RESOURCE}'\) }}}}")
+#: How each quick start's snippet asks for the placeholder: Jinja's global, Django's tag, the f-string.
+PLACEHOLDER = re.compile(
+    rf"{{{{ embed_token\('{RESOURCE}'\) }}}}|{{% embed_token \"{RESOURCE}\" %}}|{{token}}"
+)
+LOAD_TAG = "{% load embed %}"
 HEADING = re.compile(r"^(#{1,6}) (.+?)\s*$")
 
 
@@ -84,7 +88,7 @@ def the_token(body: str, html: str) -> str:
     replaced by one token; returns it."""
     tokens = TOKEN.findall(body)
     assert len(tokens) == 1, body
-    assert body.strip() == PLACEHOLDER.sub(tokens[0], html.strip()), body
+    assert body.strip() == PLACEHOLDER.sub(tokens[0], html.replace(LOAD_TAG, "").strip()), body
     return str(tokens[0])
 
 
@@ -310,7 +314,7 @@ def test_fastapi_quickstart(
     cookie = headers["set-cookie"].split(";")[0]
     status, headers, body = asgi_get(app, "/dashboard", cookie=cookie)
     assert status == 200, body
-    html = re.search(r"return '(<iframe .*</iframe>)'", code)
-    assert html, "the README's FastAPI view returns the iframe as one string literal"
+    html = re.search(r"return f'(<iframe .*</iframe>)'", code)
+    assert html, "the README's FastAPI view returns the iframe as one f-string"
     expect_claims(the_token(body, html.group(1)), org)
     assert headers["cache-control"] == "private, no-store"

@@ -39,6 +39,7 @@ PAGE = '<iframe src="https://charts.example.com/e?token={}"></iframe>'
 def page_for(request: Request) -> str:
     return PAGE.format(embed_placeholder(request, "top_airlines"))
 
+
 ENDPOINT = "/embed/token"
 
 Scope = dict[str, Any]

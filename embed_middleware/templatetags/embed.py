@@ -5,8 +5,8 @@
     <iframe src="{% embed_url "https://charts.example.com/embed" "top_airlines" %}"></iframe>
 
 Each tag writes this request's placeholder (with its nonce), so ``EmbedMiddleware`` fills it and never
-text a user put in the page. The tags read the request from the template context: keep Django's
-``django.template.context_processors.request`` in ``TEMPLATES`` (``startproject`` has it).
+text a user put in the page. The tags read the request from the template context: render with
+``render(request, ...)`` (or keep ``django.template.context_processors.request`` in ``TEMPLATES``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ register = template.Library()
 
 
 def _request(context: Any) -> Any:
-    request = context.get("request")
+    # A RequestContext (``render(request, ...)``) carries it; the context processor puts it in too.
+    request = getattr(context, "request", None) or context.get("request")
     if request is None:
         raise PlaceholderError(
             "{% embed_token %} needs the request in the template context: add "
