@@ -20,8 +20,8 @@ from collections.abc import Iterator
 
 import jwt
 import pytest
-from markupsafe import escape
 from http_client import Browser, Reply
+from markupsafe import escape
 
 from examples.dashboard_server import WORKSPACE_ID
 from examples.demo import RunningDemo, redact, start_demo

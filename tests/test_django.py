@@ -59,6 +59,7 @@ if not settings.configured:
     )
     django.setup()
 
+from app_placeholders import TEST_RESOURCES, nonce_of, own, own_chunks
 from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIHandler
@@ -67,7 +68,6 @@ from django.core.management import call_command
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.test import AsyncClient, Client, RequestFactory, override_settings
 from django.urls import path, re_path
-from app_placeholders import TEST_RESOURCES, nonce_of, own, own_chunks
 from parity import Case, Result, call_asgi, check_sequence, http_scope, serve_wsgi
 from test_parity import CASES
 from wsgi_helpers import KEY, decode, run
