@@ -23,8 +23,8 @@ from typing import Any
 from asgiref.compatibility import guarantee_single_callable
 from werkzeug.wrappers import Request
 
-from .config import EmbedConfig, check_endpoint_resolver
-from .endpoint import answer_jwks_request, answer_token_request
+from .config import EmbedConfig
+from .endpoint import MountedEndpoint, answer_jwks_request, answer_token_request
 from .errors import TokenIssueError
 from .exchange import Emission, Exchange, _WarnOnce
 from .placeholders import NONCE_KEY, EmbedContext
@@ -78,7 +78,7 @@ class EmbedASGIMiddleware:
         await responder.finish()
 
 
-class TokenEndpointASGI:
+class TokenEndpointASGI(MountedEndpoint):
     """The token endpoint as an ASGI app to mount *inside* your app, behind its session and auth::
 
         app = Starlette(routes=[..., Route("/embed/token", TokenEndpointASGI(issuer=..., resolver=...))],
@@ -89,13 +89,6 @@ class TokenEndpointASGI:
     finds (``request.scope["session"]`` and ``["user"]`` are there, set by the middleware in front of
     the route); options as the middleware's.
     """
-
-    def __init__(
-        self, *, issuer: Any, resolver: Any, token_endpoint_trusts_client_input: bool = False, **options: Any
-    ) -> None:
-        self.config = EmbedConfig.from_options(issuer=issuer, resolver=resolver, **options)
-        check_endpoint_resolver(resolver, token_endpoint_trusts_client_input)
-        self._warnings = _WarnOnce()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
-from .config import EmbedConfig
+from .config import EmbedConfig, check_endpoint_resolver
 from .errors import TokenIssueError
-from .exchange import Emission, Exchange, Head, own_response
+from .exchange import Emission, Exchange, Head, _WarnOnce, own_response
 from .policy import add_vary
 from .rewrite import RESOURCE_NAME
 
@@ -28,6 +29,18 @@ class _FromQuery:
 
 
 _FROM_QUERY = _FromQuery()
+
+
+class MountedEndpoint:
+    """What the mountable token endpoints share: the middleware's options, checked at start-up, and the
+    rule that a token endpoint must know who is asking (see ``check_endpoint_resolver``)."""
+
+    def __init__(
+        self, *, issuer: Any, resolver: Any, token_endpoint_trusts_client_input: bool = False, **options: Any
+    ) -> None:
+        self.config = EmbedConfig.from_options(issuer=issuer, resolver=resolver, **options)
+        check_endpoint_resolver(resolver, token_endpoint_trusts_client_input)
+        self._warnings = _WarnOnce()
 
 
 def _unknown(resource: str | None) -> dict[str, object]:

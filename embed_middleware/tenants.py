@@ -354,22 +354,10 @@ def require_all(*resolvers: AnyResolver) -> Resolver:
         return first
 
     def resolve(request: Request) -> Tenant | None:
-        found: list[Tenant | None] = []
-        for resolver in sync_chain:
-            tenant = resolver(request)
-            if tenant is None:
-                return None
-            found.append(tenant)
-        return agreed(found)
+        return agreed([resolver(request) for resolver in sync_chain])
 
     async def resolve_async(request: Request) -> Tenant | None:
-        found: list[Tenant | None] = []
-        for resolver in async_chain:
-            tenant = await resolver(request)
-            if tenant is None:
-                return None
-            found.append(tenant)
-        return agreed(found)
+        return agreed([await resolver(request) for resolver in async_chain])
 
     return _NamedResolver(
         f"require all of {len(resolvers)}",

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Request
 from werkzeug.wsgi import ClosingIterator
 
-from .config import EmbedConfig, check_endpoint_resolver
-from .endpoint import answer_jwks_request, answer_token_request
+from .config import EmbedConfig
+from .endpoint import MountedEndpoint, answer_jwks_request, answer_token_request
 from .exchange import Emission, Exchange, _WarnOnce, status_line
 from .placeholders import NONCE_KEY, EmbedContext
 from .scope_request import ascii_query
@@ -65,7 +65,7 @@ class EmbedWSGIMiddleware:
         return _WSGIResponder(exchange, self.config, method, start_response).respond(self.app, environ)
 
 
-class TokenEndpointWSGI:
+class TokenEndpointWSGI(MountedEndpoint):
     """The token endpoint as a WSGI app to mount *inside* your app, behind its session and auth::
 
         app = DispatcherMiddleware(app, {"/embed/token": TokenEndpointWSGI(issuer=..., resolver=...)})
@@ -74,13 +74,6 @@ class TokenEndpointWSGI:
     finds; options as the middleware's. Mounted where your app's own middleware (sessions, login) has
     already run, the resolver sees who is asking, which an endpoint intercepted in front of the app cannot.
     """
-
-    def __init__(
-        self, *, issuer: Any, resolver: Any, token_endpoint_trusts_client_input: bool = False, **options: Any
-    ) -> None:
-        self.config = EmbedConfig.from_options(issuer=issuer, resolver=resolver, **options)
-        check_endpoint_resolver(resolver, token_endpoint_trusts_client_input)
-        self._warnings = _WarnOnce()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()

@@ -9,12 +9,14 @@ resolver stops the app at start-up, and the endpoint can be mounted inside the a
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
+from parity import call_asgi, http_scope
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -210,3 +212,21 @@ def test_a_mounted_wsgi_endpoint_runs_inside_the_app() -> None:
     answer = client.get("/embed/token?resource=top")
     assert answer.status_code == 200 and decode(answer.json["token"])["sub"] == "globex"
     assert client.get("/embed/token?resource=nope").status_code == 404
+
+
+def test_require_all_under_asgi() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        raise AssertionError("the intercepted endpoint never runs the app")
+
+    resolver = require_all(from_cookie("session", lookup=session_lookup), from_subdomain("example.com"))
+    wrapped = EmbedASGIMiddleware(app, issuer=ISSUER, resolver=resolver, token_endpoint="/embed/token")
+
+    def status_for(host: str, cookie: str) -> tuple[int, bytes]:
+        scope = http_scope("/embed/token?resource=top")
+        scope["headers"] = [(b"host", host.encode()), (b"cookie", f"session={cookie}".encode())]
+        messages = asyncio.run(call_asgi(wrapped, scope))
+        return messages[0]["status"], messages[1]["body"]
+
+    assert status_for("globex.example.com", "signed:acme")[0] == 401
+    status, body = status_for("acme.example.com", "signed:acme")
+    assert status == 200 and decode(json.loads(body)["token"])["sub"] == "acme"
