@@ -4,6 +4,12 @@ Each ``Case`` is one request (or variants of it) that test_bad_input.py serves t
 The app is a script of ``Step``s meaning the same under WSGI and ASGI; ``expect`` says in words what
 the case asserts and is part of the test id. A request to ``/ok`` always gets ``NORMAL``: that is the
 follow-up request proving the server still answers.
+
+The app's own placeholders are written with ``ours()``: they carry ``SENTINEL`` where the helpers put
+the nonce, and the harness puts the request's real nonce in its place when the app runs (same length,
+so every chunk boundary and declared Content-Length stays where the case put it, even inside the
+nonce). Placeholder text written without ``ours()`` stands for what users put in a page: it must stay
+exactly as written and earn no token.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import brotli
+from app_placeholders import TEST_RESOURCES, own, own_chunks
 from werkzeug.wrappers import Request
-from wsgi_helpers import KEY
+from wsgi_helpers import KEY, test_issuer
 
 from embed_middleware import (
     HeaderDelivery,
@@ -31,9 +38,23 @@ from embed_middleware import (
     from_header,
     from_subdomain,
 )
+from embed_middleware.rewrite import PlaceholderSyntax
+
+#: Stands where the request's nonce goes in the app's own placeholders (22 characters, as the nonce).
+SENTINEL = "app-nonce-stands-here_"
+
+
+def ours(text: bytes) -> bytes:
+    """``text`` with every placeholder made the app's own (the harness fills in the real nonce)."""
+    return own(text, SENTINEL)
+
+
+def ours_chunks(*chunks: bytes) -> list[bytes]:
+    return own_chunks(chunks, SENTINEL)
+
 
 HTML = "text/html; charset=utf-8"
-PAGE = b"<p><JWT_TOKEN></p>"
+PAGE = ours(b"<p><JWT_TOKEN></p>")
 TENANTS = {"acme": Tenant("acme"), "globex": Tenant("globex")}
 #: Events that hanging hooks wait on; the test sets them all once a case is over.
 HANGING: list[threading.Event] = []
@@ -103,11 +124,21 @@ STREAM = (
     start(),
     Step("body", b"<html><p>first</p>"),
     LISTEN,
-    Step("body", b"<JWT_TOKEN>"),
+    Step("body", ours(b"<JWT_TOKEN>")),
     Step("body", b"</x>"),
 )
-MIXED = b"<a href='x?t=<JWT_TOKEN:top>'>&lt;JWT_TOKEN&gt; %3CJWT_TOKEN%3Aby_day%3E</a>"
-LATE = (start(), Step("body", b"<html>" + b"x" * 300), Step("body", b"<JWT_TOKEN></html>"))
+MIXED = ours(b"<a href='x?t=<JWT_TOKEN:top>'>&lt;JWT_TOKEN&gt; %3CJWT_TOKEN%3Aby_day%3E</a>")
+LATE = (start(), Step("body", b"<html>" + b"x" * 300), Step("body", ours(b"<JWT_TOKEN></html>")))
+#: What users wrote into the page: every spelling, and guessed nonces of the right length. None of it
+#: is the app's, so all of it stays as written.
+USER_TEXT = (
+    b"<!-- <JWT_TOKEN:top> &lt;JWT_TOKEN&gt; %3CJWT_TOKEN%3Aby_day%3E <JWT_TOKEN:top:AAAAAAAAAAAAAAAAAAAAAA>"
+    b" <JWT_TOKEN:AAAAAAAAAAAAAAAAAAAAAA> &#x3C;JWT_TOKEN:by_day:0123456789abcdefghijkl&#x3E; -->"
+)
+#: The longest placeholder the default syntax can still complete (the held-back bound, in bytes).
+LONGEST = PlaceholderSyntax().max_length
+#: More distinct resources than the default max_tokens_per_response (16) allows in one response.
+MANY = ours(b"".join(b"<i><JWT_TOKEN:%s></i>" % name.encode() for name in TEST_RESOURCES[:20]))
 
 
 @dataclass(frozen=True)
@@ -138,6 +169,8 @@ class Case:
     close_raises: bool = False
     #: Whether the ASGI app sends its final body message.
     finish: bool = True
+    #: Whether the app asks for the request's nonce (as writing any placeholder of its own does).
+    draws: bool = True
     wsgi_list: bool = False
     #: The app's declared length: the WSGI adapter drops what goes beyond it, as a server must.
     wsgi_cut: int | None = None
@@ -222,7 +255,7 @@ def claims(bad: Callable[..., Any]) -> Options:
     def hook(tenant: Tenant, resource: str | None, request: Request) -> Any:
         return {"sub": tenant.id} if ok(request) else bad(tenant, resource, request)
 
-    return lambda: {"issuer": TokenIssuer(KEY, claims=hook)}
+    return lambda: {"issuer": test_issuer(claims=hook)}
 
 
 def failing_audit(event: Any) -> None:
@@ -236,7 +269,13 @@ def when_raises(request: Request, status: int, headers: Any) -> bool:
 
 def other_tenant_keys() -> dict[str, Any]:
     keys = TenantKeys({"acme": SigningKey(KEY, kid="acme-1")})
-    return {"issuer": TokenIssuer(keys, claims=lambda t, r, q: {} if ok(q) else {"sub": "globex"})}
+    lying = TokenIssuer(
+        keys,
+        claims=lambda t, r, q: {} if ok(q) else {"sub": "globex"},
+        resources=TEST_RESOURCES,
+        allow_unscoped=True,
+    )
+    return {"issuer": lying}
 
 
 def sub(lookup: Any = TENANTS) -> Options:
@@ -256,7 +295,10 @@ def build(*, env: tuple[str, str] | None = None, **options: Any) -> Callable[[ty
         if env is not None:
             monkeypatch.setenv(*env) if env[1] else monkeypatch.delenv(env[0], raising=False)
         rest = {k: v for k, v in options.items() if k != "key"}
-        issuer = TokenIssuer(key_env=env[0]) if env else TokenIssuer(options.get("key", KEY))
+        scoped: dict[str, Any] = {"resources": TEST_RESOURCES, "allow_unscoped": True}
+        issuer = (
+            TokenIssuer(key_env=env[0], **scoped) if env else TokenIssuer(options.get("key", KEY), **scoped)
+        )
         return adapter(lambda *a: None, issuer=issuer, resolver=from_environ(), **rest)
 
     return make
@@ -335,28 +377,44 @@ CASES: list[Case] = [
     Case("claims hook raises mid-stream", "head already sent: placeholder emptied and logged, page intact",
          steps=LATE, options=claims(down), tenant=None, logs="placeholder left empty"),
     Case("audit hook raises", "a clean 500, no token", mark="initech", outcome="500",
-         options=lambda: {"issuer": TokenIssuer(KEY, on_issue=failing_audit)}),
+         options=lambda: {"issuer": test_issuer(on_issue=failing_audit)}),
     Case("claims hook names another tenant", "refused under per-tenant keys: a clean 500",
          options=other_tenant_keys, outcome="500"),
     Case("header predicate raises", "a clean 500", outcome="500",
          options=lambda: {"header": HeaderDelivery(when=when_raises)}),
     Case("unknown resource for a limited tenant", "only 'top' gets a token; 'other' and the bare one emptied",
-         steps=page(b"<JWT_TOKEN:top>|<JWT_TOKEN:other>|<JWT_TOKEN>"), mark=LIMITED,
+         steps=page(ours(b"<JWT_TOKEN:top>|<JWT_TOKEN:other>|<JWT_TOKEN>")), mark=LIMITED,
          resources=LIMITED.resources),
-    Case("resource names with .., / and %00", "'..' is not allowed: emptied; malformed names stay text",
-         steps=page(b"<JWT_TOKEN:..>|<JWT_TOKEN:../etc>|<JWT_TOKEN:a%00b>|%3CJWT_TOKEN%3Aa%00%3E"),
+    Case("resource names with .., / and %00", "'..' is in no allowlist: left as written; malformed names "
+         "stay text", steps=page(ours(b"<JWT_TOKEN:..>|<JWT_TOKEN:top>|<JWT_TOKEN:../etc>|<JWT_TOKEN:a%00b>|"
+                                       b"%3CJWT_TOKEN%3Aa%00%3E")),
          mark=LIMITED, resources=LIMITED.resources),
+    Case("resource longer than max_resource_length", "max_resource_length=3: the app's 'top_airlines' is "
+         "left as written, 'top' filled", steps=page(ours(b"<JWT_TOKEN:top_airlines>|<JWT_TOKEN:top>")),
+         options=lambda: {"max_resource_length": 3}),
+    Case("placeholders users wrote beside the app's", "only the app's get tokens; the users' text (every "
+         "spelling, guessed nonces) stays byte for byte",
+         steps=page(ours(b"<p><JWT_TOKEN:top></p>") + USER_TEXT)),
+    Case("placeholders users wrote, app drew no nonce", "never scanned: no 500 for the missing tenant, the "
+         "page passes as written", steps=page(USER_TEXT), draws=False, mark=None, tenant=None,
+         options=lambda: {"missing_tenant": "error"}),
+    Case("20,000 placeholders users wrote", "the app's one filled; the users' all left as written, one "
+         "warning, bounded hold-back",
+         steps=chunked(ours(b"<JWT_TOKEN:top>") + b"<JWT_TOKEN:top>&lt;JWT_TOKEN&gt;" * 10_000, 4096),
+         logs="without this request's nonce"),
+    Case("more distinct resources than max_tokens_per_response", "the first 16 get tokens, the other 4 are "
+         "left as written, one warning", steps=page(MANY), logs="max_tokens_per_response"),
     Case("missing_tenant=error, placeholder after the head", "fails closed: emptied, the 200 goes on",
          steps=LATE, mark=None, tenant=None, options=lambda: {"missing_tenant": "error"}),
     # -- the response -------------------------------------------------------------------------------
     Case("non-UTF-8 body", "Latin-1 and invalid UTF-8 around the placeholder pass unchanged",
-         steps=page(b"\xff\xfe caf\xe9 <JWT_TOKEN:top> \xc3\x28 \x80\x00")),
-    Case("UTF-16 body", "the placeholder is not ASCII bytes: left byte for byte, no token",
-         steps=page("<p><JWT_TOKEN></p>".encode("utf-16"))),
+         steps=page(ours(b"\xff\xfe caf\xe9 <JWT_TOKEN:top> \xc3\x28 \x80\x00"))),
+    Case("UTF-16 body", "the app's placeholder is not ASCII bytes: left byte for byte, no token",
+         steps=page(PAGE.decode("ascii").encode("utf-16"))),
     Case("body longer than its Content-Length", "WSGI drops the excess (logged), ASGI sends it all; "
          "Content-Length matches either way",
-         steps=(start(length=18), Step("body", PAGE + b"MORE<JWT_TOKEN>")),
-         wsgi_cut=18, wsgi_list=True, logs={"wsgi": "more than its own Content-Length", "asgi": None}),
+         steps=(start(length=len(PAGE)), Step("body", PAGE + b"MORE" + ours(b"<JWT_TOKEN>"))),
+         wsgi_cut=len(PAGE), wsgi_list=True, logs={"wsgi": "more than its own Content-Length", "asgi": None}),
     Case("body shorter than its Content-Length", "Content-Length becomes the body actually sent",
          steps=(start(length=500), Step("body", PAGE))),
     untouched("body on HEAD", "passed on (the server drops it), no token minted", NORMAL, method="HEAD"),
@@ -370,7 +428,7 @@ CASES: list[Case] = [
     Case("app raises before its first chunk", "the error reaches the server before any header went out",
          steps=(start(), ITER, RAISE), outcome="raises", tenant=None),
     Case("app raises after its first chunk", "the error reaches the server; what went out is intact",
-         steps=(start(), Step("body", b"<html><JWT_TOKEN><p>one</p>"), RAISE), outcome="raises"),
+         steps=(start(), Step("body", ours(b"<html><JWT_TOKEN><p>one</p>")), RAISE), outcome="raises"),
     Case("exc_info before headers", "WSGI: the app's error page replaces the page; ASGI: the error reaches "
          "the server", steps=(start(), ITER, ERROR_PAGE, Step("body", b"<h1>error</h1>")),
          outcome={"wsgi": "page", "asgi": "raises"}),
@@ -388,7 +446,7 @@ CASES: list[Case] = [
     Case("client leaves (http.disconnect)", "the app stops: nothing raised, the iterable closed once",
          steps=STREAM, client="hangs up", outcome="cut"),
     Case("app never ends its body", "ASGI: the middleware ends it; held-back bytes are not lost",
-         steps=(start(), Step("body", b"<p>tail <JWT_TOKEN> <JWT_")), finish=False),
+         steps=(start(), Step("body", ours(b"<p>tail <JWT_TOKEN> ") + b"<JWT_")), finish=False),
     Case("app yields str", "the TypeError reaches the server, no token", steps=(start(), Step("body", "<p>")),
          outcome="raises", raises=(TypeError,), tenant=None),
     Case("<JWT_TOKEN: and 1 MiB of name characters", "never a placeholder: passed on, less than the longest "
@@ -397,28 +455,29 @@ CASES: list[Case] = [
          steps=chunked(b"&lt;JWT_TOKEN:" + b"b" * MEGA, *SIZES), options=lambda: {"max_resource_length": 16}),
     Case("%3CJWT_TOKEN%3A and 1 MiB of %3A", "held back stays under the longest placeholder",
          steps=chunked(b"%3CJWT_TOKEN%3A" + b"%3A" * (MEGA // 3), *SIZES)),
-    Case("longest partial placeholder, byte by byte", "209 bytes held back, never 210 (the bound)",
-         steps=chunked(b"<p>%3CJWT_TOKEN%3A" + b"%3A" * 64 + b"%3" + b"x</p>", 1)),
-    untouched("placeholder in JSON", "untouched", page(b'{"t": "<JWT_TOKEN>"}', ctype="application/json")),
-    untouched("placeholder in CSS", "untouched", page(b"a{content:'<JWT_TOKEN>'}", ctype="text/css")),
+    Case("longest partial placeholder, byte by byte", f"{LONGEST - 1} bytes held back, never {LONGEST} (the "
+         "bound)", steps=chunked(b"<p>%3CJWT_TOKEN%3A" + b"%3A" * (64 + 1 + 22) + b"%3" + b"x</p>", 1)),
+    untouched("placeholder in JSON", "untouched",
+              page(ours(b'{"t": "<JWT_TOKEN>"}'), ctype="application/json")),
+    untouched("placeholder in CSS", "untouched", page(ours(b"a{content:'<JWT_TOKEN>'}"), ctype="text/css")),
     untouched("placeholder in text/plain", "untouched", page(PAGE, ctype="text/plain")),
     untouched("gzip HTML", "untouched, one warning for two requests", runs=2, logs=CE,
-              steps=page(gzip.compress(b"<html><JWT_TOKEN></html>"), extra=((CE, "gzip"),))),
+              steps=page(gzip.compress(ours(b"<html><JWT_TOKEN></html>")), extra=((CE, "gzip"),))),
     untouched("brotli HTML", "untouched, one warning for two requests", runs=2, logs=CE,
-              steps=page(brotli.compress(b"<html><JWT_TOKEN></html>"), extra=((CE, "br"),))),
+              steps=page(brotli.compress(ours(b"<html><JWT_TOKEN></html>")), extra=((CE, "br"),))),
     Case("Content-Encoding: identity", "identity is no encoding: rewritten",
          steps=page(PAGE, extra=((CE, "identity"),))),
     untouched("Range request, 206", "a byte range is never rewritten", headers=((b"range", b"bytes=0-9"),),
-              steps=page(PAGE[:10], status=206, extra=(("Content-Range", "bytes 0-9/18"),))),
+              steps=page(PAGE[:10], status=206, extra=(("Content-Range", f"bytes 0-9/{len(PAGE)}"),))),
     Case("Range request, app answers 200", "the whole page is rewritten", headers=((b"range", b"bytes=0-"),)),
     Case("placeholder split at every byte boundary", "every variant rewritten exactly", variants=tuple(
         (start(), Step("body", MIXED[:i]), Step("body", MIXED[i:])) for i in range(1, len(MIXED)))),
     Case("one-byte chunks", "every boundary at once: rewritten exactly", steps=chunked(MIXED, 1)),
     Case("10,000 tiny chunks", "rewritten exactly, one token per resource",
-         steps=chunked(b"<i><JWT_TOKEN:r1>|&lt;JWT_TOKEN&gt;</i>" * 257, 1)),
+         steps=chunked(ours(b"<i><JWT_TOKEN:r1>|&lt;JWT_TOKEN&gt;</i>") * 118, 1)),
     Case("empty body", "a well-formed empty page", steps=page(b"")),
     Case("empty chunks between", "empty chunks change nothing", steps=(start(), *(
-        Step("body", c) for c in (b"", b"<p>", b"", b"<JWT_", b"", b"TOKEN>", b"</p>", b"")))),
+        Step("body", c) for c in ours_chunks(b"", b"<p>", b"", b"<JWT_", b"", b"TOKEN>", b"</p>", b"")))),
     Case("odd Content-Type spelling", "'TEXT/HTML ;charset=\"utf-8\";;' is HTML: rewritten",
          steps=page(PAGE, ctype='TEXT/HTML ;charset="utf-8";;')),
     untouched("malformed Content-Type", "'text/html/x; =;' is not HTML", page(PAGE, ctype="text/html/x; =;")),
@@ -427,7 +486,8 @@ CASES: list[Case] = [
     Case("Transfer-Encoding set by the app", "rewritten; never both Transfer-Encoding and Content-Length",
          steps=page(PAGE, extra=(("Transfer-Encoding", "chunked"),), length=False)),
     Case("write() callable", "a placeholder split between write() and the iterable is rewritten",
-         steps=(start(), Step("body", b"<p><JWT_TO", write=True), Step("body", b"KEN:top></p>"))),
+         steps=(start(), *(Step("body", c, write=not i) for i, c in enumerate(ours_chunks(b"<p><JWT_TO",
+                                                                                          b"KEN:top></p>"))))),
     Case("start_response inside the iterable", "a lazy start is honoured: rewritten", steps=(ITER, *NORMAL)),
     # -- start-up -------------------------------------------------------------------------------------
     Case("signing key missing", "ConfigurationError naming the variable and the length to use",

@@ -6,11 +6,15 @@ the test for each run: ``EMBED_SIGNING_KEY`` (the issuer's key) and ``LOAD_COOKI
 tenant cookie). Routes:
 
 * ``/page``: a whole HTML page with named placeholders in every spelling (raw, HTML-escaped,
-  percent-encoded), one of them twice, and the bare ``<JWT_TOKEN>``;
+  percent-encoded), one of them twice, and the bare ``<JWT_TOKEN>``; the app writes each with
+  ``embed_placeholder(environ_or_scope, name)``, so each carries that request's nonce (and the nonces
+  of concurrent requests must never be mistaken for one another);
 * ``/stream``: ``STREAM_CHUNKS`` chunks, each cut inside a placeholder, pausing between chunks so
   that other requests run inside the same worker meanwhile;
 * ``/api/me``: JSON, its token in the ``X-Embed-Token`` header (``HeaderDelivery``);
-* ``/embed/token``: the middleware's token endpoint (the app never runs);
+* ``/embed/token``: the middleware's token endpoint (the app never runs); its resolver reads the
+  request's headers, trusted here (``token_endpoint_trusts_client_input``) as behind a proxy that sets
+  ``X-Tenant-Key`` for authenticated callers only, and the cookie is verified by its lookup;
 * ``/healthz``: readiness.
 
 The tenant comes from the request only: an opaque ``X-Tenant-Key`` (mapped by a lookup, as a proxy
@@ -40,6 +44,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from werkzeug.http import parse_cookie
 from werkzeug.wrappers import Request
@@ -50,6 +55,7 @@ from embed_middleware import (
     HeaderDelivery,
     Tenant,
     TokenIssuer,
+    embed_placeholder,
     first_of,
     from_cookie,
     from_environ,
@@ -122,42 +128,52 @@ class Slot:
 
 
 Part = bytes | Slot
+#: ``resource -> placeholder text``: the app's helper for this request (``embed_placeholder``).
+Place = Callable[[str | None], str]
 
 
-def _slot(resource: str | None, spelling: str = "raw") -> Slot:
-    if resource is None:
-        return Slot(None, b"<JWT_TOKEN>")
-    text = {"raw": "<JWT_TOKEN:{}>", "html": "&lt;JWT_TOKEN:{}&gt;", "percent": "%3CJWT_TOKEN%3A{}%3E"}
-    return Slot(resource, text[spelling].format(resource).encode())
+def unsigned(resource: str | None) -> str:
+    """The placeholder as a page describes it to the checker, which only needs where slots are."""
+    return "<JWT_TOKEN>" if resource is None else f"<JWT_TOKEN:{resource}>"
 
 
-def page_parts(tenant_id: str, rid: str) -> list[Part]:
+def _slot(resource: str | None, spelling: str = "raw", place: Place = unsigned) -> Slot:
+    raw = place(resource)
+    text = {
+        "raw": raw,
+        "html": raw.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),  # as autoescaping
+        "percent": quote(raw, safe=""),  # as url_for / urlencode
+    }
+    return Slot(resource, text[spelling].encode())
+
+
+def page_parts(tenant_id: str, rid: str, place: Place = unsigned) -> list[Part]:
     """``/page``: several named placeholders, ``sales`` twice, and padding that differs per tenant."""
     embed = b'<iframe src="https://charts.example.com/embed?token='
     return [
         f"<!doctype html><html><head><title>{tenant_id}</title></head><body>\n".encode(),
         f'<p id="tenant">{tenant_id}</p><p id="rid">{rid}</p>\n'.encode() + embed,
-        _slot("sales"),
+        _slot("sales", place=place),
         b'"></iframe>\n' + embed,
-        _slot("traffic", "html"),
+        _slot("traffic", "html", place),
         b'"></iframe>\n<a href="https://charts.example.com/embed?token=',
-        _slot("users", "percent"),
+        _slot("users", "percent", place),
         b'">users</a>\n<script>const token = "',
-        _slot(None),
+        _slot(None, place=place),
         b'";</script>\n' + embed,
-        _slot("sales"),
+        _slot("sales", place=place),
         b'&amp;again=1"></iframe>\n' + f"<!-- {tenant_id} -->".encode() * (1 + len(rid) % 7),
         b"\n</body></html>\n",
     ]
 
 
-def stream_parts(tenant_id: str, rid: str) -> list[Part]:
+def stream_parts(tenant_id: str, rid: str, place: Place = unsigned) -> list[Part]:
     """``/stream``: ``STREAM_CHUNKS`` list items, each with one placeholder."""
     parts: list[Part] = [f"<!doctype html><html><body><ul data-tenant='{tenant_id}'>\n".encode()]
     names: tuple[str | None, ...] = (*RESOURCES, None)
     for index in range(STREAM_CHUNKS):
         parts.append(f'<li data-tenant="{tenant_id}" data-rid="{rid}">{index}: '.encode())
-        parts.append(_slot(names[index % len(names)], ("raw", "html", "percent")[index % 3]))
+        parts.append(_slot(names[index % len(names)], ("raw", "html", "percent")[index % 3], place))
         parts.append(b"</li>\n")
     parts.append(b"</ul></body></html>\n")
     return parts
@@ -204,6 +220,7 @@ def serve(
     cookie_header: str | None,
     rid: str,
     verify_cookie: Callable[[str], Tenant | None],
+    place: Place,
 ) -> Served:
     if path == "/healthz":
         return Served(200, "text/plain", [b"ok"])
@@ -215,9 +232,9 @@ def serve(
         return Served(403, "text/plain", [b"no tenant"])
     marked = tenant if int(rid[-5:]) % 2 == 0 else None
     if path == "/page":
-        return Served(200, HTML, [render(page_parts(tenant.id, rid))], marked)
+        return Served(200, HTML, [render(page_parts(tenant.id, rid, place))], marked)
     if path == "/stream":
-        return Served(200, HTML, stream_chunks(stream_parts(tenant.id, rid)), marked)
+        return Served(200, HTML, stream_chunks(stream_parts(tenant.id, rid, place)), marked)
     if path == "/api/me":
         return Served(200, "application/json", [me_body(tenant.id, rid)])
     return Served(404, "text/plain", [b"not found"])
@@ -241,11 +258,16 @@ def middleware_options() -> dict[str, Any]:
         from_header(TENANT_HEADER, lookup=TENANTS),
         from_cookie(COOKIE, lookup=cookie_lookup(secret)),
     )
+    # The key from EMBED_SIGNING_KEY; the pages' resources and the bare placeholder are allowed.
+    issuer = TokenIssuer(
+        ttl=600, claims=_claims, resources=[*RESOURCES, HEADER_RESOURCE], allow_unscoped=True
+    )
     return {
-        "issuer": TokenIssuer(ttl=600, claims=_claims),  # the key from EMBED_SIGNING_KEY
+        "issuer": issuer,
         "resolver": resolver,
         "header": HeaderDelivery(when=_wants_header, resource=HEADER_RESOURCE),
         "token_endpoint": TOKEN_ENDPOINT,
+        "token_endpoint_trusts_client_input": True,  # X-Tenant-Key: set by the proxy (see above)
     }
 
 
@@ -263,6 +285,7 @@ def make_wsgi_app() -> EmbedWSGIMiddleware:
             environ.get("HTTP_COOKIE"),
             environ.get("HTTP_X_REQUEST_ID", ""),
             verify_cookie,
+            lambda resource: embed_placeholder(environ, resource),
         )
         if served.tenant is not None:
             environ["embed.tenant"] = served.tenant
@@ -290,6 +313,7 @@ def make_asgi_app() -> EmbedASGIMiddleware:
             headers.get("cookie"),
             headers.get("x-request-id", ""),
             verify_cookie,
+            lambda resource: embed_placeholder(scope, resource),
         )
         if served.tenant is not None:
             scope.setdefault("state", {})["embed_tenant"] = served.tenant  # Starlette's request.state

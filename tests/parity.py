@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from werkzeug.test import EnvironBuilder
 from app_placeholders import nonce_of, own_chunks
+from werkzeug.test import EnvironBuilder
 from wsgi_helpers import checked, middleware, run, test_issuer
 
 from embed_middleware import EmbedASGIMiddleware, Tenant, from_environ
@@ -40,6 +40,9 @@ class Case:
     #: Whether the page's placeholders are the app's own (they get the request's nonce), or text it
     #: only displays (left as it is).
     own: bool = True
+    #: Text the page shows that the app did not write (a comment, a reflected parameter): added to the
+    #: end of the app's last chunk, never given the nonce, so it must arrive exactly as written.
+    user_text: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class Result:
     headers: dict[str, str]
     body: bytes
     messages: tuple[dict[str, Any], ...] = ()
+    #: The nonce the app's placeholders carried (None when the app wrote none of its own).
+    nonce: str | None = None
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -60,8 +65,15 @@ def _options(case: Case) -> dict[str, Any]:
     return options
 
 
-def _chunks(case: Case, holder: dict[str, Any]) -> tuple[bytes, ...]:
-    return tuple(own_chunks(case.chunks, nonce_of(holder))) if case.own else case.chunks
+def _chunks(case: Case, holder: dict[str, Any], drawn: list[str]) -> tuple[bytes, ...]:
+    """The body as the app sends it: its own placeholders signed now, then any user text unchanged."""
+    chunks = case.chunks
+    if case.own:
+        drawn.append(nonce_of(holder))
+        chunks = tuple(own_chunks(chunks, drawn[-1]))
+    if not case.user_text:
+        return chunks
+    return (*chunks[:-1], chunks[-1] + case.user_text) if chunks else (case.user_text,)
 
 
 def _response_headers(case: Case, chunks: tuple[bytes, ...]) -> list[tuple[str, str]]:
@@ -73,10 +85,12 @@ def _response_headers(case: Case, chunks: tuple[bytes, ...]) -> list[tuple[str, 
 
 
 def serve_wsgi(case: Case) -> Result:
+    drawn: list[str] = []
+
     def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if case.tenant is not None:
             environ["embed.tenant"] = case.tenant
-        chunks = _chunks(case, environ)
+        chunks = _chunks(case, environ, drawn)
         start_response(f"{case.status} {HTTPStatus(case.status).phrase}", _response_headers(case, chunks))
         return (chunk for chunk in chunks)
 
@@ -90,14 +104,17 @@ def serve_wsgi(case: Case) -> Result:
     )
     if case.method == "HEAD":
         body = b""
-    return Result(int(status.split()[0]), {k.lower(): v for k, v in headers}, body)
+    nonce = drawn[-1] if drawn else None
+    return Result(int(status.split()[0]), {k.lower(): v for k, v in headers}, body, nonce=nonce)
 
 
-def asgi_app_for(case: Case) -> Callable[..., Any]:
+def asgi_app_for(case: Case, drawn: list[str] | None = None) -> Callable[..., Any]:
+    drawn = [] if drawn is None else drawn
+
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if case.tenant is not None:
             scope.setdefault("state", {})["embed_tenant"] = case.tenant
-        chunks = _chunks(case, scope)
+        chunks = _chunks(case, scope, drawn)
         headers = [(k.lower().encode(), v.encode()) for k, v in _response_headers(case, chunks)]
         await send({"type": "http.response.start", "status": case.status, "headers": headers})
         body_chunks = chunks if case.method != "HEAD" else (b"",)
@@ -160,7 +177,8 @@ def check_sequence(messages: list[dict[str, Any]]) -> None:
 
 
 def serve_asgi(case: Case) -> Result:
-    wrapped = EmbedASGIMiddleware(asgi_app_for(case), **_options(case))
+    drawn: list[str] = []
+    wrapped = EmbedASGIMiddleware(asgi_app_for(case, drawn), **_options(case))
     scope = http_scope(case.path, case.method, case.request_headers)
     messages = asyncio.run(call_asgi(wrapped, scope))
     check_sequence(messages)
@@ -169,7 +187,7 @@ def serve_asgi(case: Case) -> Result:
     body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
     if "content-length" in headers and case.method != "HEAD":
         assert int(headers["content-length"]) == len(body), "a server would cut or hang on a wrong length"
-    return Result(start["status"], headers, body, tuple(messages))
+    return Result(start["status"], headers, body, tuple(messages), drawn[-1] if drawn else None)
 
 
 SERVERS: dict[str, Callable[[Case], Result]] = {"wsgi": serve_wsgi, "asgi": serve_asgi}

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from app_placeholders import nonce_of, own, own_chunks
 from asgiref.testing import ApplicationCommunicator
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
@@ -19,14 +20,14 @@ from parity import call_asgi, check_sequence, http_scope
 from starlette.requests import Request as StarletteRequest
 from uvicorn_thread import uvicorn_in_thread
 from werkzeug.wrappers import Request
-from wsgi_helpers import KEY, decode
+from wsgi_helpers import decode, test_issuer
 
 from embed_middleware import (
     ConfigurationError,
     EmbedASGIMiddleware,
     HeaderDelivery,
     Tenant,
-    TokenIssuer,
+    embed_placeholder,
     first_of,
     from_environ,
     from_header,
@@ -44,7 +45,7 @@ def anyio_backend() -> str:
 
 
 def wrap(app: Any, **options: Any) -> EmbedASGIMiddleware:
-    options.setdefault("issuer", TokenIssuer(KEY))
+    options.setdefault("issuer", test_issuer())
     options.setdefault("resolver", from_environ())
     return EmbedASGIMiddleware(app, **options)
 
@@ -64,7 +65,8 @@ async def test_first_chunk_leaves_before_the_app_finishes() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": HTML_HEADERS})
         await send({"type": "http.response.body", "body": b"<html><p>first</p>", "more_body": True})
         await release.wait()
-        await send({"type": "http.response.body", "body": b"<JWT_TOKEN></html>", "more_body": False})
+        last = own(b"<JWT_TOKEN></html>", nonce_of(scope))
+        await send({"type": "http.response.body", "body": last, "more_body": False})
 
     communicator = ApplicationCommunicator(wrap(app), http_scope())
     await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
@@ -86,14 +88,18 @@ async def test_first_chunk_leaves_before_the_app_finishes() -> None:
 async def test_many_body_messages_are_streamed_one_by_one() -> None:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         scope.setdefault("state", {})["embed_tenant"] = "acme"
+        nonce = nonce_of(scope)  # the page has the app's placeholders, so every message is scanned
         await send({"type": "http.response.start", "status": 200, "headers": HTML_HEADERS})
         for index in range(50):
-            await send({"type": "http.response.body", "body": b"<p>%d</p>" % index, "more_body": True})
+            body = own(b"<p>%d <JWT_TOKEN:a></p>" % index, nonce)
+            await send({"type": "http.response.body", "body": body, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     messages = await call_asgi(wrap(app), http_scope())
     check_sequence(messages)
     assert len(messages) == 52, "never buffered whole: one message out per message in"
+    tokens = TOKEN.findall(b"".join(m.get("body", b"") for m in messages))
+    assert len(tokens) == 50 and len(set(tokens)) == 1, "one token for the resource, in every message"
 
 
 @pytest.mark.parametrize("content_type", [b"text/html", b"application/pdf"])
@@ -132,7 +138,8 @@ async def test_trailers_are_declared_and_passed_on() -> None:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         scope.setdefault("state", {})["embed_tenant"] = "acme"
         await send({"type": "http.response.start", "status": 200, "headers": HTML_HEADERS, "trailers": True})
-        await send({"type": "http.response.body", "body": b"<JWT_TOKEN>", "more_body": False})
+        body = embed_placeholder(scope, None).encode()
+        await send({"type": "http.response.body", "body": body, "more_body": False})
         await send(
             {"type": "http.response.trailers", "headers": [(b"x-checksum", b"1")], "more_trailers": False}
         )
@@ -189,7 +196,7 @@ async def test_asgi2_apps_are_accepted() -> None:
         async def __call__(self, receive: Any, send: Any) -> None:
             self.scope.setdefault("state", {})["embed_tenant"] = "acme"
             await send({"type": "http.response.start", "status": 200, "headers": HTML_HEADERS})
-            await send({"type": "http.response.body", "body": b"<JWT_TOKEN>"})
+            await send({"type": "http.response.body", "body": embed_placeholder(self.scope, None).encode()})
 
     messages = await call_asgi(wrap(Legacy), http_scope())
     assert decode(messages[1]["body"])["sub"] == "acme"
@@ -218,15 +225,19 @@ async def test_a_send_that_raises_after_disconnect_propagates() -> None:
 
 
 async def test_app_returning_without_finishing_its_body_loses_nothing() -> None:
+    sent: list[bytes] = []
+
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         scope.setdefault("state", {})["embed_tenant"] = "acme"
         await send({"type": "http.response.start", "status": 200, "headers": HTML_HEADERS})
-        await send({"type": "http.response.body", "body": b"<p>held <JWT_", "more_body": True})
+        # The start of the app's own placeholder: held back as it may still complete.
+        sent.append(b"<p>held " + embed_placeholder(scope, "a").encode()[:-3])
+        await send({"type": "http.response.body", "body": sent[0], "more_body": True})
 
     messages = await call_asgi(wrap(app), http_scope())
     check_sequence(messages)
     body = b"".join(m["body"] for m in messages[1:])
-    assert body == b"<p>held <JWT_"
+    assert body == sent[0]
 
 
 async def test_sync_resolver_runs_off_the_event_loop_and_builtins_inline() -> None:
@@ -243,7 +254,7 @@ async def test_sync_resolver_runs_off_the_event_loop_and_builtins_inline() -> No
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         threads["loop"] = threading.get_ident()
         await send({"type": "http.response.start", "status": 200, "headers": HTML_HEADERS})
-        await send({"type": "http.response.body", "body": b"<JWT_TOKEN>"})
+        await send({"type": "http.response.body", "body": embed_placeholder(scope, None).encode()})
 
     await call_asgi(wrap(app, resolver=blocking), http_scope())
     await call_asgi(
@@ -265,11 +276,12 @@ def test_resolvers_get_the_same_request_type_and_api_as_under_wsgi() -> None:
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": HTML_HEADERS})
-        await send({"type": "http.response.body", "body": b"<JWT_TOKEN>"})
+        await send({"type": "http.response.body", "body": embed_placeholder(scope, None).encode()})
 
     scope = http_scope("/dash?x=1&q=%C3%A9", headers=[("Cookie", "a=1"), ("Cookie", "b=2"), ("X-Req", "v")])
     scope["query_string"] = b"x=1&q=\xc3\xa9&raw=\xff"  # a stray non-ASCII byte must not crash anything
-    asyncio.run(call_asgi(wrap(app, resolver=resolver), scope))
+    messages = asyncio.run(call_asgi(wrap(app, resolver=resolver), scope))
+    assert decode(messages[1]["body"])["sub"] == "acme", "the resolver ran because a token was due"
     (request,) = seen
     assert isinstance(request, Request)
     assert request.path == "/dash" and request.args["x"] == "1" and request.args["q"] == "é"
@@ -284,9 +296,9 @@ async def test_starlette_request_state_marks_the_tenant() -> None:
     @app.get("/", response_class=HTMLResponse)
     async def page(request: StarletteRequest) -> str:
         request.state.embed_tenant = Tenant("globex", claims={"workspace_id": "ws-g"})
-        return '<iframe src="x?token=<JWT_TOKEN:top>">'
+        return f'<iframe src="x?token={embed_placeholder(request, "top")}">'
 
-    app.add_middleware(EmbedASGIMiddleware, issuer=TokenIssuer(KEY), resolver=from_environ())
+    app.add_middleware(EmbedASGIMiddleware, issuer=test_issuer(), resolver=from_environ())
     messages = await call_asgi(app, http_scope())
     claims = decode(TOKEN.search(messages[1]["body"]).group(0))  # type: ignore[union-attr]
     assert claims["sub"] == "globex" and claims["workspace_id"] == "ws-g" and claims["resource"] == "top"
@@ -303,13 +315,14 @@ def uvicorn_server() -> Iterator[int]:
         if scope["type"] != "http":
             return
         scope.setdefault("state", {})["embed_tenant"] = "acme"
+        nonce = nonce_of(scope)
         await send({"type": "http.response.start", "status": 200, "headers": HTML_HEADERS})
         if scope["path"] == "/streamed":
-            for part in (b"<p>one <JWT_", b"TOKEN:a></p>", b"<p><JWT_TOKEN:b></p>"):
+            for part in own_chunks((b"<p>one <JWT_", b"TOKEN:a></p>", b"<p><JWT_TOKEN:b></p>"), nonce):
                 await send({"type": "http.response.body", "body": part, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         else:
-            await send({"type": "http.response.body", "body": b"<p><JWT_TOKEN:a></p>"})
+            await send({"type": "http.response.body", "body": own(b"<p><JWT_TOKEN:a></p>", nonce)})
 
     with uvicorn_in_thread(wrap(app)) as port:
         yield port
@@ -331,6 +344,7 @@ def test_real_uvicorn_accepts_our_framing(uvicorn_server: int, path: str) -> Non
         assert response.getheader("Content-Length") is None
         assert response.getheader("Transfer-Encoding") == "chunked"
     assert response.getheader("Cache-Control") == "private, no-store"
+    assert response.getheader("X-Accel-Expires") == "0"
 
 
 async def test_a_hung_async_resolver_fails_closed_after_the_timeout(caplog: pytest.LogCaptureFixture) -> None:
@@ -340,7 +354,7 @@ async def test_a_hung_async_resolver_fails_closed_after_the_timeout(caplog: pyte
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": HTML_HEADERS})
-        await send({"type": "http.response.body", "body": b"<p><JWT_TOKEN></p>"})
+        await send({"type": "http.response.body", "body": own(b"<p><JWT_TOKEN></p>", nonce_of(scope))})
 
     started = time.monotonic()
     messages = await call_asgi(wrap(app, resolver=hung, resolver_timeout=0.2), http_scope("/"))

@@ -8,10 +8,12 @@ For each case and adapter the test asserts:
 (b) no token goes to the wrong party: every token in the body or a header verifies and names the
     case's tenant, and none appears when the tenant is unknown; a token never leaves without
     ``Cache-Control: private, no-store``; no log line holds a token or the key;
-(c) no byte of the app's output is lost or altered beyond the placeholders: the body equals the app's
-    body with the placeholders substituted (by an independent regex) by the tokens issued, each checked
-    for its tenant and resource; and at no time does the middleware hold back as much as the longest
-    placeholder (bytes the app produced minus bytes the server got).
+(c) no byte of the app's output is lost or altered beyond the app's own placeholders: the body equals
+    the app's body with the placeholders that carry this request's nonce substituted (by an independent
+    regex and rule) by the tokens issued, each checked for its tenant and resource, and every other
+    placeholder-like text (users' text, names outside the allowlist or beyond the bounds) left byte
+    for byte; and at no time does the middleware hold back as much as the longest placeholder (bytes
+    the app produced minus bytes the server got).
 
 The drivers stand in for servers: the WSGI one behaves as wsgiref/gunicorn do (start_response, write,
 iteration, close; a leaving client stops the iteration), the ASGI one as uvicorn does (sends after a
@@ -27,7 +29,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any
@@ -35,11 +37,12 @@ from wsgiref.validate import validator
 
 import jwt
 import pytest
-from bad_input_cases import CASES, HANGING, NORMAL, AppCrash, Case, Step, per
-from wsgi_helpers import KEY
+from app_placeholders import TEST_RESOURCES, nonce_of
+from bad_input_cases import CASES, HANGING, NORMAL, SENTINEL, AppCrash, Case, Step, per
+from wsgi_helpers import KEY, test_issuer
 
-from embed_middleware import ConfigurationError, EmbedASGIMiddleware, EmbedWSGIMiddleware, TokenIssuer
-from embed_middleware.rewrite import PlaceholderSyntax, StreamRewriter
+from embed_middleware import ConfigurationError, EmbedASGIMiddleware, EmbedWSGIMiddleware
+from embed_middleware.rewrite import NONCE_LENGTH, PlaceholderSyntax, StreamRewriter
 from embed_middleware.tenants import from_environ
 
 TOKEN = re.compile(rb"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
@@ -48,6 +51,27 @@ OWN_500 = b"Internal Server Error: could not prepare the embed.\n"
 FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 ADAPTERS = ("wsgi", "asgi")
 WHOLE = ("page", "untouched", "500", "page+raises")
+#: Every issuer in the table names TEST_RESOURCES and allows the unscoped token.
+ALLOWED = frozenset(TEST_RESOURCES)
+#: Room the engine makes in every name for the app's ":NONCE".
+ROOM = 1 + NONCE_LENGTH
+
+
+def signed(steps: tuple[Step, ...], nonce: str) -> tuple[Step, ...]:
+    """The case's steps as the app performs them: ``SENTINEL`` replaced by this request's nonce in the
+    body (ASCII, and UTF-16 for the UTF-16 page). The same length, so every chunk keeps its size."""
+    parts = [s.data for s in steps if s.kind == "body" and isinstance(s.data, bytes)]
+    body = b"".join(parts)
+    for encoding in ("ascii", "utf-16-le"):
+        body = body.replace(SENTINEL.encode(encoding), nonce.encode(encoding))
+        assert SENTINEL.encode(encoding) not in body
+    out, at = [], 0
+    for step in steps:
+        if step.kind == "body" and isinstance(step.data, bytes):
+            step = replace(step, data=body[at : at + len(step.data)])
+            at += len(step.data)
+        out.append(step)
+    return tuple(out)
 
 
 @dataclass
@@ -106,17 +130,25 @@ class Harness:
 
     def __init__(self, case: Case, adapter: str) -> None:
         self.case, self.adapter, self.steps, self.probe = case, adapter, case.steps, Probe()
-        options = {"issuer": TokenIssuer(KEY), "resolver": from_environ(), **case.options()}
+        #: What the app actually sent on the last request (its placeholders signed) and the nonce it drew.
+        self.sent: tuple[Step, ...] = case.steps
+        self.nonce: str | None = None
+        options = {"issuer": test_issuer(), "resolver": from_environ(), **case.options()}
         if adapter == "wsgi":
             self.mw: Any = EmbedWSGIMiddleware(self.wsgi_app, **options)
         else:
             self.mw = EmbedASGIMiddleware(self.asgi_app, **options)
 
-    def script(self, path: str) -> tuple[tuple[Step, ...], object, bool]:
-        return (NORMAL, "acme", True) if path == "/ok" else (self.steps, self.case.mark, False)
+    def script(self, path: str, holder: dict[str, Any]) -> tuple[tuple[Step, ...], object, bool]:
+        steps, mark, followup = (
+            (NORMAL, "acme", True) if path == "/ok" else (self.steps, self.case.mark, False)
+        )
+        self.nonce = nonce_of(holder) if followup or self.case.draws else None
+        self.sent = steps if self.nonce is None else signed(steps, self.nonce)
+        return self.sent, mark, followup
 
     def wsgi_app(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        steps, mark, followup = self.script(environ["PATH_INFO"])
+        steps, mark, followup = self.script(environ["PATH_INFO"], environ)
         if mark is not None:
             environ["embed.tenant"] = mark
         probe, writes = self.probe, []
@@ -158,7 +190,7 @@ class Harness:
         return Closing(rest(), probe, self.case.close_raises and not followup)
 
     async def asgi_app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        steps, mark, followup = self.script(scope["path"])
+        steps, mark, followup = self.script(scope["path"], scope)
         if mark is not None:
             scope.setdefault("state", {})["embed_tenant"] = mark
         finish = followup or self.case.finish
@@ -185,6 +217,7 @@ class Harness:
     def serve(self, case: Case, path: str = "/") -> Served:
         """One request, in a worker thread: past ``case.within`` it counts as hung and hooks are released."""
         served, self.probe = Served(), Probe()
+        self.sent, self.nonce = (NORMAL if path == "/ok" else self.steps), None
         run = self._serve_wsgi if self.adapter == "wsgi" else self._serve_asgi
 
         def target() -> None:
@@ -324,7 +357,8 @@ def check_message(message: dict[str, Any], served: Served) -> None:
 
 
 def placeholders(max_name: int) -> re.Pattern[bytes]:
-    """An independent spelling of the three placeholder families the README promises."""
+    """An independent spelling of the three placeholder families the README promises; ``max_name`` counts
+    the whole name, the app's ":NONCE" included."""
     name = rb"([A-Za-z0-9_.:\-]{1,%d})" % max_name
     percent = rb"((?:[A-Za-z0-9_.:\-]|%%3[aA]){1,%d})" % max_name
     return re.compile(
@@ -334,23 +368,53 @@ def placeholders(max_name: int) -> re.Pattern[bytes]:
     )
 
 
-def reference(body: bytes, case: Case, max_name: int) -> tuple[bytes, list[str | None]]:
-    """The app's body with each placeholder replaced by MARK (a token is due) or removed."""
-    due: list[str | None] = []
+def spelled(body: bytes, max_name: int, decide: Callable[[str | None], bytes | None]) -> bytes:
+    """``body`` with each placeholder (by the independent regex) replaced by ``decide(name)``, or left
+    exactly as written where that is None."""
 
     def substitute(match: re.Match[bytes]) -> bytes:
         raw = next((g for g in match.groups() if g is not None), None)
-        resource = None if raw is None else raw.replace(b"%3A", b":").replace(b"%3a", b":").decode()
+        name = None if raw is None else raw.replace(b"%3A", b":").replace(b"%3a", b":").decode()
+        replacement = decide(name)
+        return match.group(0) if replacement is None else replacement
+
+    return placeholders(max_name).sub(substitute, body)
+
+
+def reference(
+    body: bytes, case: Case, nonce: str | None, max_resource: int, cap: int
+) -> tuple[bytes, list[str | None]]:
+    """The app's body as the client must get it: each of the app's own placeholders (its name ends with
+    ``:`` and this request's nonce) replaced by MARK when a token is due, or removed when the tenant has
+    none for it; everything else left as written: text without the nonce, a resource longer than
+    ``max_resource`` or outside the allowlist, and distinct resources beyond ``cap``."""
+    due: list[str | None] = []
+    distinct: list[str | None] = []
+
+    def decide(name: str | None) -> bytes | None:
+        if name is None or nonce is None:
+            return None
+        head, colon, tail = name.rpartition(":")
+        if tail != nonce:
+            return None
+        resource = head if colon else None
+        if resource is not None and (len(resource) > max_resource or resource not in ALLOWED):
+            return None
+        if resource not in distinct:
+            if len(distinct) >= cap:
+                return None
+            distinct.append(resource)
         if case.tenant is None or (case.resources is not None and resource not in case.resources):
             return b""
         due.append(resource)
         return MARK
 
-    return placeholders(max_name).sub(substitute, body), due
+    return spelled(body, max_resource + ROOM, decide), due
 
 
-def check(h: Harness, case: Case, served: Served, steps: tuple[Step, ...]) -> list[bytes]:
+def check(h: Harness, case: Case, served: Served) -> list[bytes]:
     """Every assertion on one served request; returns the tokens it carried."""
+    steps = h.sent  # as the app performed them: its placeholders carry the request's nonce
     adapter, outcome, where = h.adapter, per(case.outcome, h.adapter), f"[{h.adapter}] {case.name}"
     limit = per(case.within, adapter)
     assert not served.hung, f"{where}: still waiting after {limit} s (then released by the test)"
@@ -375,9 +439,11 @@ def check(h: Harness, case: Case, served: Served, steps: tuple[Step, ...]) -> li
     app_body = b"".join(s.data for s in steps if s.kind == "body" and isinstance(s.data, bytes))
     if adapter == "wsgi" and case.wsgi_cut is not None:
         app_body = app_body[: case.wsgi_cut]
-    max_name = h.mw.config.syntax.max_resource_length
+    config = h.mw.config
     fixed = {"500": (OWN_500, []), "untouched": (app_body, [])}.get(outcome)
-    expected, due = fixed or reference(app_body, case, max_name)
+    expected, due = fixed or reference(
+        app_body, case, h.nonce, config.syntax.max_resource_length, config.max_tokens_per_response
+    )
     got = TOKEN.sub(MARK, served.body)
     if outcome in WHOLE:
         assert got == expected, f"{where}: body differs\n got {got[:300]!r}\nwant {expected[:300]!r}"
@@ -401,6 +467,7 @@ def check(h: Harness, case: Case, served: Served, steps: tuple[Step, ...]) -> li
     assert named == due[: len(named)], f"{where}: tokens for resources {named}, due {due}"
     if found:
         assert headers.get("cache-control") == "private, no-store", f"{where}: a token without no-store"
+        assert headers.get("x-accel-expires") == "0", f"{where}: a token nginx may cache"
     return found
 
 
@@ -424,9 +491,11 @@ def test_bad_input(
         harness = Harness(case, adapter)
         for steps in case.variants or (case.steps,) * case.runs:
             harness.steps = steps
-            seen += check(harness, case, harness.serve(case), steps)
+            seen += check(harness, case, harness.serve(case))
         after = replace(Case("follow-up", "the normal page"), tenant=case.followup, within=2.0)
-        seen += check(harness, after, harness.serve(after, "/ok"), NORMAL)
+        normal = check(harness, after, harness.serve(after, "/ok"))
+        assert len(normal) == (case.followup is not None), "the app's own placeholder on the normal page"
+        seen += normal
     finally:
         for event in HANGING:
             event.set()
@@ -449,10 +518,24 @@ def test_bad_input_cases_per_adapter() -> None:
 
 def test_the_reference_spelling_agrees_with_the_rewriter() -> None:
     """The independent regex finds what the library's rewriter replaces, in every body of the table."""
-    bodies = [b"&#60;JWT_TOKEN&gt; <JWT_TOKEN:a.b> %3CJWT_TOKEN%3Ax%3ay%3E <JWT_TOKEN:" + b"z" * 65 + b">"]
+    longest = 64 + ROOM
+    too_long, at_the_bound = (
+        b"<JWT_TOKEN:" + b"z" * (longest + 1) + b">",
+        b"<JWT_TOKEN:" + b"z" * longest + b">",
+    )
+    own_one = b"&lt;JWT_TOKEN:top:" + SENTINEL.encode() + b"&gt;"
+    bodies = [
+        b"&#60;JWT_TOKEN&gt; <JWT_TOKEN:a.b> %3CJWT_TOKEN%3Ax%3ay%3E " + too_long + at_the_bound + own_one
+    ]
     bodies += [b"".join(s.data for s in c.steps if isinstance(s.data, bytes)) for c in CASES]
     for body in bodies:
         replaced: list[str | None] = []
         rewriter = StreamRewriter(PlaceholderSyntax(), lambda r, seen=replaced: seen.append(r) or MARK)
-        expected, due = reference(body, Case("reference", ""), 64)
-        assert (rewriter.feed(body) + rewriter.flush(), replaced) == (expected, due), body[:80]
+        named: list[str | None] = []
+
+        def every(name: str | None, seen: list[str | None] = named) -> bytes:
+            seen.append(name)
+            return MARK
+
+        expected = spelled(body, longest, every)
+        assert (rewriter.feed(body) + rewriter.flush(), replaced) == (expected, named), body[:80]

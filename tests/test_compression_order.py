@@ -3,8 +3,10 @@
 (a) Compression outside: the client gets gzip that decompresses to the rewritten page, with a valid
     token and a Content-Length that matches the bytes sent.
 (b) Compression inside: the middleware sees ``Content-Encoding: gzip``, leaves the body untouched
-    (the placeholder is still in the decompressed page, no token anywhere) and logs one warning per
-    middleware, however many requests, that names the fix.
+    (the app's placeholder, nonce and all, is still in the decompressed page, no token anywhere) and
+    logs one warning per middleware, however many requests, that names the fix.
+
+The views write their placeholder with ``embed_placeholder(request, "top_airlines")``, as an app does.
 
 Starlette's ``GZipMiddleware`` runs in this process. Django's runs in a child process (this file run
 as a script), because Django's settings are process-wide and other modules configure their own. With
@@ -31,6 +33,7 @@ from typing import Any
 
 import jwt
 import pytest
+from app_placeholders import own, own_chunks
 from parity import call_asgi, check_sequence, http_scope
 from starlette.applications import Starlette
 from starlette.middleware.gzip import GZipMiddleware
@@ -38,7 +41,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from embed_middleware import EmbedASGIMiddleware, TokenIssuer, from_environ
+from embed_middleware import EmbedASGIMiddleware, TokenIssuer, embed_placeholder, from_environ
 
 KEY = "compression-signing-key-" + "c" * 40
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +56,25 @@ PAGE = (
 #: The page in three chunks, the placeholder split across the first two.
 SPLIT = PAGE.index(b"<JWT_TOKEN") + 5
 CHUNKS = (PAGE[:SPLIT], PAGE[SPLIT:-20], PAGE[-20:])
+#: The app's own placeholder, as embed_placeholder() writes it.
+OWN_PLACEHOLDER = re.compile(rb"<JWT_TOKEN:top_airlines:([A-Za-z0-9_-]{22})>")
+
+
+def issuer() -> TokenIssuer:
+    return TokenIssuer(KEY, resources=["top_airlines"])
+
+
+def own_page(request: Any) -> bytes:
+    """PAGE with the app's placeholder for this request (what a template calling embed_token() writes)."""
+    return PAGE.replace(b"<JWT_TOKEN:top_airlines>", embed_placeholder(request, "top_airlines").encode())
+
+
+def own_chunks_for(request: Any) -> list[bytes]:
+    """CHUNKS likewise, split beside the same text."""
+    nonce = embed_placeholder(request, None)[len("<JWT_TOKEN:") : -1]
+    return own_chunks(CHUNKS, nonce)
+
+
 DJANGO_EMBED = "embed_middleware.django.EmbedMiddleware"
 DJANGO_SKIP = "Django embed middleware not available"
 
@@ -77,7 +99,7 @@ def check_rewritten(reply: Reply, *, whole: bool) -> None:
     else:
         assert "content-length" not in reply.headers
     page = reply.page
-    assert b"JWT_TOKEN" not in page
+    assert b"JWT_TOKEN" not in page, "the app's placeholder is replaced whole, nonce and all"
     tokens = TOKEN.findall(page)
     assert len(tokens) == 1
     claims = jwt.decode(tokens[0], KEY, algorithms=["HS256"])
@@ -95,7 +117,9 @@ def check_untouched(reply: Reply, *, whole: bool = True) -> None:
         assert int(reply.headers["content-length"]) == len(reply.body)
     else:
         assert "content-length" not in reply.headers
-    assert reply.page == PAGE
+    found = OWN_PLACEHOLDER.search(reply.page)
+    assert found is not None, "the app's placeholder is still in the page"
+    assert reply.page == own(PAGE, found.group(1).decode())
     assert not TOKEN.search(reply.page)
     assert not any(TOKEN.search(value.encode("latin-1")) for value in reply.headers.values())
     assert "no-store" not in reply.headers.get("cache-control", "")
@@ -112,13 +136,14 @@ def check_one_warning(messages: list[str]) -> None:
 def starlette_app(*, gzip_outside: bool) -> Starlette:
     async def dashboard(request: Request) -> Response:
         request.state.embed_tenant = "acme"
-        return HTMLResponse(PAGE)
+        return HTMLResponse(own_page(request))
 
     async def streamed(request: Request) -> Response:
         request.state.embed_tenant = "acme"
+        parts = own_chunks_for(request)
 
         async def chunks() -> Any:
-            for chunk in CHUNKS:
+            for chunk in parts:
                 yield chunk
 
         return StreamingResponse(chunks(), media_type="text/html")
@@ -126,11 +151,11 @@ def starlette_app(*, gzip_outside: bool) -> Starlette:
     app = Starlette(routes=[Route("/dashboard", dashboard), Route("/streamed", streamed)])
     # Starlette: the middleware added last is the outermost.
     if gzip_outside:
-        app.add_middleware(EmbedASGIMiddleware, issuer=TokenIssuer(KEY), resolver=from_environ())
+        app.add_middleware(EmbedASGIMiddleware, issuer=issuer(), resolver=from_environ())
         app.add_middleware(GZipMiddleware, minimum_size=100)
     else:
         app.add_middleware(GZipMiddleware, minimum_size=100)
-        app.add_middleware(EmbedASGIMiddleware, issuer=TokenIssuer(KEY), resolver=from_environ())
+        app.add_middleware(EmbedASGIMiddleware, issuer=issuer(), resolver=from_environ())
     return app
 
 
@@ -261,14 +286,14 @@ def django_child(arrangement: str, requests: int) -> dict[str, Any]:
 
     def dashboard(request: HttpRequest) -> HttpResponse:
         request.META["embed.tenant"] = "acme"
-        return HttpResponse(PAGE, content_type="text/html; charset=utf-8")
+        return HttpResponse(own_page(request), content_type="text/html; charset=utf-8")
 
     def streamed(request: HttpRequest) -> StreamingHttpResponse:
         request.META["embed.tenant"] = "acme"
-        return StreamingHttpResponse(iter(CHUNKS), content_type="text/html; charset=utf-8")
+        return StreamingHttpResponse(iter(own_chunks_for(request)), content_type="text/html; charset=utf-8")
 
     globals()["urlpatterns"] = [path("dashboard", dashboard), path("streamed", streamed)]
-    embed_options = {"issuer": TokenIssuer(KEY), "resolver": from_environ()}
+    embed_options = {"issuer": issuer(), "resolver": from_environ()}
     gzip_middleware = "django.middleware.gzip.GZipMiddleware"
     settings.configure(  # in the child only: Django's settings are process-wide
         DEBUG=False,

@@ -149,7 +149,8 @@ def test_a_failing_audit_hook_means_no_token_is_delivered() -> None:
     def broken(event: IssueEvent) -> None:
         raise RuntimeError("audit log unavailable")
 
-    case = Case("audit-fails", options={"issuer": TokenIssuer(KeySet(ACME_KEY), on_issue=broken)})
+    issuer = TokenIssuer(KeySet(ACME_KEY), on_issue=broken, resources=["sales"], allow_unscoped=True)
+    case = Case("audit-fails", options={"issuer": issuer})
     for serve in SERVERS.values():
         result = serve(case)
         assert result.status == 500
@@ -162,9 +163,13 @@ def test_on_issue_counts_embeds_per_tenant_and_resource_through_both_adapters() 
     def count(event: IssueEvent) -> None:
         counts[(event.tenant.id, event.resource)] = counts.get((event.tenant.id, event.resource), 0) + 1
 
-    issuer = TokenIssuer(KeySet(ACME_KEY), on_issue=count)
+    issuer = TokenIssuer(KeySet(ACME_KEY), on_issue=count, resources=["sales", "ops"])
     case = Case(
-        "count", chunks=(b"<JWT_TOKEN:sales> <JWT_TOKEN:sales> <JWT_TOKEN:ops>",), options={"issuer": issuer}
+        "count",
+        chunks=(b"<JWT_TOKEN:sales> <JWT_TOKEN:sales> <JWT_TOKEN:ops>",),
+        options={"issuer": issuer},
+        # Users' copies of the same placeholders (no nonce) mint nothing, so they count for nothing.
+        user_text=b" <JWT_TOKEN:sales> <JWT_TOKEN:ops> <JWT_TOKEN:traffic>",
     )
     for serve in SERVERS.values():
         assert serve(case).status == 200
@@ -178,7 +183,7 @@ def test_on_issue_counts_embeds_per_tenant_and_resource_through_both_adapters() 
 @pytest.mark.parametrize("adapter", sorted(SERVERS))
 def test_jwks_path_serves_the_public_keys(adapter: str, es_key: SigningKey) -> None:
     old = SigningKey(ec.generate_private_key(ec.SECP256R1()), algorithm="ES256")
-    issuer = TokenIssuer(KeySet(es_key, old))
+    issuer = TokenIssuer(KeySet(es_key, old), resources=["sales"])
     case = Case(
         "jwks",
         path="/.well-known/jwks.json",

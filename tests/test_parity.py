@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
+from app_placeholders import own
 from parity import SERVERS, Case, Result
-from wsgi_helpers import KEY, decode
+from wsgi_helpers import decode, test_issuer
 
-from embed_middleware import HeaderDelivery, Tenant, TokenIssuer, first_of, from_environ, from_header
+from embed_middleware import ConfigurationError, HeaderDelivery, Tenant, first_of, from_environ, from_header
 
 TOKEN = re.compile(rb"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
 HTML = "text/html; charset=utf-8"
@@ -27,6 +29,19 @@ def carries_no_token(result: Result) -> None:
 
 def no_store(result: Result) -> None:
     assert result.header("Cache-Control") == "private, no-store"
+    assert result.header("X-Accel-Expires") == "0", "nginx obeys X-Accel-Expires ahead of Cache-Control"
+
+
+#: The nonce in one of the app's placeholders, for harnesses that do not report it (Django's).
+NONCE_IN = re.compile(rb"(?::|%3[aA])([A-Za-z0-9_-]{22})(?:>|&gt;|&#62;|&#[xX]3[eE];|%3[eE])")
+
+
+def signed(body: bytes, r: Result) -> bytes:
+    """``body`` as the app sent it: its placeholders carrying the request's nonce (none drawn: as is)."""
+    nonce = r.nonce
+    if nonce is None and (found := NONCE_IN.search(r.body)):
+        nonce = found.group(1).decode()  # a harness that reports no nonce: the one the page carries
+    return body if nonce is None else own(body, nonce)
 
 
 def exact_length(result: Result) -> None:
@@ -42,8 +57,15 @@ def raising_resolver(request: Any) -> Tenant:
 
 
 def endpoint_options(**more: Any) -> dict[str, Any]:
+    # X-Tenant is any client's to send: an intercepting endpoint trusts it only when told a proxy in
+    # front authenticates every caller (the start-up refusal is tested below).
     resolver = first_of(from_environ(), from_header("X-Tenant"))
-    return {"resolver": resolver, "token_endpoint": "/embed/token", **more}
+    return {
+        "resolver": resolver,
+        "token_endpoint": "/embed/token",
+        "token_endpoint_trusts_client_input": True,
+        **more,
+    }
 
 
 def expect_bare_token(r: Result) -> None:
@@ -70,9 +92,13 @@ def expect_streamed(r: Result) -> None:
 
 
 def expect_untouched(body: bytes, length: bool = True) -> Callable[[Result], None]:
+    """The body passes exactly as the app sent it (the app's own placeholders, nonce and all, when it
+    wrote them): the response is not rewritten."""
+
     def check(r: Result) -> None:
-        assert r.body == body
-        assert r.header("Cache-Control") is None
+        assert r.body == signed(body, r)
+        carries_no_token(r)
+        assert r.header("Cache-Control") is None and r.header("X-Accel-Expires") is None
         if length:
             exact_length(r)
 
@@ -89,6 +115,13 @@ def expect_cache_rules(r: Result) -> None:
     no_store(r)
     assert r.header("Vary") == "Accept, Cookie"
     assert r.header("ETag") is None and r.header("Last-Modified") is None and r.header("Expires") is None
+    for name in (
+        "Surrogate-Control",
+        "Akamai-Cache-Control",
+        "X-LiteSpeed-Cache-Control",
+        "CDN-Cache-Control",
+    ):
+        assert r.header(name) is None, f"a shared cache would keep the token page by {name}"
 
 
 def expect_head(r: Result) -> None:
@@ -105,7 +138,7 @@ def expect_emptied(r: Result) -> None:
 
 
 def expect_left(r: Result) -> None:
-    assert r.body == b"<p><JWT_TOKEN></p>"
+    assert r.body == signed(b"<p><JWT_TOKEN></p>", r)
     carries_no_token(r)
 
 
@@ -137,7 +170,9 @@ def expect_locked_claims(r: Result) -> None:
     assert claims["env"] == {"ACCT_ID": "1", "REGION": "eu"}
 
 
-def expect_endpoint(status: int, error: str | None = None) -> Callable[[Result], None]:
+def expect_endpoint(
+    status: int, error: str | None = None, reason: str | None = None
+) -> Callable[[Result], None]:
     def check(r: Result) -> None:
         assert r.status == status
         assert r.header("Content-Type") == "application/json"
@@ -145,10 +180,77 @@ def expect_endpoint(status: int, error: str | None = None) -> Callable[[Result],
         if error is None:
             claims = decode(TOKEN.search(r.body).group(0))  # type: ignore[union-attr]
             assert claims["sub"] == "globex" and claims["resource"] == "top"
-        else:
+        elif reason is None:
             assert r.body == b'{"error": "' + error.encode() + b'"}'
+        else:
+            assert r.body == b'{"error": "' + error.encode() + b'", "reason": "' + reason.encode() + b'"}'
+        assert r.header("Content-Length") == str(len(r.body))
 
     return check
+
+
+def expect_endpoint_head(r: Result) -> None:
+    """HEAD mints nothing: GET's status and headers, no body, and no length claimed for one."""
+    assert r.status == 200 and r.body == b""
+    assert r.header("Content-Type") == "application/json"
+    assert r.header("Content-Length") is None
+    no_store(r)
+    carries_no_token(r)
+    for message in r.messages:
+        assert message.get("body", b"") == b"", "nothing of a token went out, not even to be dropped"
+
+
+#: What users put in a page the app shows (a comment, a display name, a reflected parameter): every
+#: spelling of a placeholder, one with a guessed nonce. It must reach the client exactly as written.
+USER_TEXT = (
+    b"<!-- <JWT_TOKEN:top_airlines> &lt;JWT_TOKEN&gt; %3CJWT_TOKEN%3Aby_day%3E "
+    b"<JWT_TOKEN:top_airlines:AAAAAAAAAAAAAAAAAAAAAA> <JWT_TOKEN:AAAAAAAAAAAAAAAAAAAAAA> -->"
+)
+
+
+def expect_only_the_apps_own(r: Result) -> None:
+    """The app's placeholders get tokens; the same text without this request's nonce stays as written."""
+    assert [c["resource"] for c in claims_in(r)] == ["top_airlines", "by_day"]
+    first, second = TOKEN.findall(r.body)
+    assert r.body == b"<p>" + first + b" " + second + b"</p>" + USER_TEXT
+    exact_length(r)
+    no_store(r)
+
+
+def expect_written_page_untouched(r: Result) -> None:
+    """The app drew no nonce, so nothing in the page is its placeholder: not scanned, headers kept."""
+    assert r.nonce is None
+    assert r.body == b"<p>a user wrote <JWT_TOKEN:top_airlines> and &lt;JWT_TOKEN&gt;</p>"
+    carries_no_token(r)
+    assert r.header("ETag") == '"v1"' and r.header("Cache-Control") == "max-age=60"
+    assert r.header("X-Accel-Expires") is None
+    exact_length(r)
+
+
+def expect_outside_the_allowlist_left(r: Result) -> None:
+    """A resource the issuer does not name is left as written (not emptied), the others filled."""
+    (claims,) = claims_in(r)
+    assert claims["resource"] == "top_airlines"
+    token = TOKEN.findall(r.body)[0]
+    assert r.body == b"[" + token + b"]" + signed(b"[<JWT_TOKEN:not_listed>]", r)
+    exact_length(r)
+
+
+def expect_unscoped_left(r: Result) -> None:
+    """Without allow_unscoped the bare placeholder names no allowed scope: left as written."""
+    assert [c["resource"] for c in claims_in(r)] == ["top"]
+    token = TOKEN.findall(r.body)[0]
+    assert r.body == signed(b"[<JWT_TOKEN>]", r) + b"[" + token + b"]"
+
+
+def expect_capped(r: Result) -> None:
+    """max_tokens_per_response=2: a third distinct resource is left as written; repeats reuse tokens."""
+    assert [c["resource"] for c in claims_in(r)] == ["a", "b", "a"]
+    a, b, again = TOKEN.findall(r.body)
+    assert a == again
+    assert r.body == b"[" + a + b"][" + b + b"][" + a + b"]" + signed(b"[<JWT_TOKEN:x>]", r)
+    assert r.header("Content-Length") is None, "streamed"
+    no_store(r)
 
 
 def expect_async_tenant(r: Result) -> None:
@@ -200,24 +302,39 @@ CASES: list[tuple[Case, Callable[[Result], None]]] = [
                 ("ETag", '"v1"'),
                 ("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT"),
                 ("Expires", "Mon, 01 Jan 2024 01:00:00 GMT"),
+                ("X-Accel-Expires", "3600"),
+                ("Surrogate-Control", "max-age=3600"),
+                ("Akamai-Cache-Control", "max-age=3600"),
+                ("X-LiteSpeed-Cache-Control", "public,max-age=3600"),
+                ("CDN-Cache-Control", "max-age=3600"),
             ),
         ),
         expect_cache_rules,
     ),
     (
-        Case("json passes", chunks=(b'{"a": "<JWT_TOKEN>"}',), content_type="application/json"),
+        Case("json passes", chunks=(b'{"a": "<JWT_TOKEN>"}',), content_type="application/json", own=False),
         expect_untouched(b'{"a": "<JWT_TOKEN>"}'),
     ),
     (
-        Case("event stream passes", chunks=(b"data: <JWT_TOKEN>\n\n",), content_type="text/event-stream"),
+        Case(
+            "event stream passes",
+            chunks=(b"data: <JWT_TOKEN>\n\n",),
+            content_type="text/event-stream",
+            own=False,
+        ),
         expect_untouched(b"data: <JWT_TOKEN>\n\n"),
     ),
     (
-        Case("gzip html passes", chunks=(b"\x1f\x8b<JWT_TOKEN>",), headers=(("Content-Encoding", "gzip"),)),
+        Case(
+            "gzip html passes",
+            chunks=(b"\x1f\x8b<JWT_TOKEN>",),
+            headers=(("Content-Encoding", "gzip"),),
+            own=False,
+        ),
         expect_untouched(b"\x1f\x8b<JWT_TOKEN>"),
     ),
     (
-        Case("text/plain passes by default", chunks=(b"<JWT_TOKEN>",), content_type="text/plain"),
+        Case("text/plain passes by default", chunks=(b"<JWT_TOKEN>",), content_type="text/plain", own=False),
         expect_untouched(b"<JWT_TOKEN>"),
     ),
     (
@@ -238,7 +355,11 @@ CASES: list[tuple[Case, Callable[[Result], None]]] = [
     ),
     (
         Case(
-            "206 passes", chunks=(b"<JWT_TOKEN>",), status=206, headers=(("Content-Range", "bytes 0-10/99"),)
+            "206 passes",
+            chunks=(b"<JWT_TOKEN>",),
+            status=206,
+            headers=(("Content-Range", "bytes 0-10/99"),),
+            own=False,
         ),
         expect_untouched(b"<JWT_TOKEN>"),
     ),
@@ -260,7 +381,7 @@ CASES: list[tuple[Case, Callable[[Result], None]]] = [
     (
         Case(
             "claims hook raises",
-            options={"issuer": TokenIssuer(KEY, claims=lambda t, r, q: {}["missing"])},
+            options={"issuer": test_issuer(claims=lambda t, r, q: {}["missing"])},
         ),
         expect_clean_500,
     ),
@@ -297,7 +418,7 @@ CASES: list[tuple[Case, Callable[[Result], None]]] = [
             "tenant-locked claims win",
             path="/?acct=666&region=eu",
             tenant=Tenant("acme", claims={"env": {"ACCT_ID": "1"}}),
-            options={"issuer": TokenIssuer(KEY, claims=env_claims)},
+            options={"issuer": test_issuer(claims=env_claims)},
         ),
         expect_locked_claims,
     ),
@@ -354,21 +475,122 @@ CASES: list[tuple[Case, Callable[[Result], None]]] = [
         ),
         expect_endpoint(405, "method_not_allowed"),
     ),
+    (
+        Case(
+            "token endpoint, resource outside the allowlist",
+            path="/embed/token?resource=not_listed",
+            tenant=None,
+            request_headers=(("X-Tenant", "globex"),),
+            options=endpoint_options(),
+        ),
+        expect_endpoint(404, "unknown_resource", "not an allowed resource"),
+    ),
+    (
+        Case(
+            "token endpoint, unscoped not allowed",
+            path="/embed/token",
+            tenant=None,
+            request_headers=(("X-Tenant", "globex"),),
+            options=endpoint_options(issuer=test_issuer(allow_unscoped=False)),
+        ),
+        expect_endpoint(404, "unknown_resource", "an unscoped token is not allowed"),
+    ),
+    (
+        Case(
+            "token endpoint, HEAD",
+            path="/embed/token?resource=top",
+            method="HEAD",
+            tenant=None,
+            request_headers=(("X-Tenant", "globex"),),
+            options=endpoint_options(),
+        ),
+        expect_endpoint_head,
+    ),
+]
+PASSING_THROUGH = {
+    "json passes",
+    "event stream passes",
+    "gzip html passes",
+    "text/plain passes by default",
+    "206 passes",
+}
+#: Cases only the parity harness plays (users' text after the app's, the nonce reported): bodies that keep
+#: the app's nonce, which differs from one request to the next. First, the passthrough cases again with
+#: the placeholder the app's own (it drew the nonce, so the body would be scanned if it were rewritable).
+PARITY_ONLY: list[tuple[Case, Callable[[Result], None]]] = [
+    (replace(case, name=f"{case.name}, the app's own placeholder", own=True), expect)
+    for case, expect in CASES
+    if case.name in PASSING_THROUGH
+] + [
+    (
+        Case(
+            "user text beside the app's placeholders",
+            chunks=(b"<p><JWT_TOKEN:top_airlines> %3CJWT_TOKEN%3Aby_day%3E</p>",),
+            user_text=USER_TEXT,
+        ),
+        expect_only_the_apps_own,
+    ),
+    (
+        Case(
+            "placeholder text the app did not write",
+            chunks=(b"<p>a user wrote <JWT_TOKEN:top_airlines> and &lt;JWT_TOKEN&gt;</p>",),
+            headers=(("ETag", '"v1"'), ("Cache-Control", "max-age=60")),
+            own=False,
+        ),
+        expect_written_page_untouched,
+    ),
+    (
+        Case(
+            "resource outside the allowlist", chunks=(b"[<JWT_TOKEN:top_airlines>][<JWT_TOKEN:not_listed>]",)
+        ),
+        expect_outside_the_allowlist_left,
+    ),
+    (
+        Case(
+            "unscoped placeholder without allow_unscoped",
+            chunks=(b"[<JWT_TOKEN>][<JWT_TOKEN:top>]",),
+            options={"issuer": test_issuer(allow_unscoped=False)},
+        ),
+        expect_unscoped_left,
+    ),
+    (
+        Case(
+            "more distinct tokens than max_tokens_per_response",
+            chunks=(b"[<JWT_TOKEN:a>][<JWT_", b"TOKEN:b>][<JWT_TOKEN:a>][<JWT_TOKEN:x>]"),
+            options={"max_tokens_per_response": 2},
+        ),
+        expect_capped,
+    ),
 ]
 
 
+ALL_CASES = CASES + PARITY_ONLY
+
+
 @pytest.mark.parametrize("server", sorted(SERVERS))
-@pytest.mark.parametrize(("case", "expect"), CASES, ids=[case.name for case, _ in CASES])
+@pytest.mark.parametrize(("case", "expect"), ALL_CASES, ids=[case.name for case, _ in ALL_CASES])
 def test_parity(server: str, case: Case, expect: Callable[[Result], None]) -> None:
     expect(SERVERS[server](case))
 
 
 def test_both_adapters_give_the_same_body_and_headers_for_every_case() -> None:
     """Beyond each expectation: tokens aside, the two adapters answer byte for byte alike."""
-    for case, _ in CASES:
+    for case, _ in ALL_CASES:
         wsgi, asgi = (SERVERS[name](case) for name in ("wsgi", "asgi"))
         assert wsgi.status == asgi.status, case.name
-        assert TOKEN.sub(b"T", wsgi.body) == TOKEN.sub(b"T", asgi.body), case.name
+        bodies = [
+            TOKEN.sub(b"T", r.body.replace(r.nonce.encode(), b"NONCE") if r.nonce else r.body)
+            for r in (wsgi, asgi)
+        ]
+        assert bodies[0] == bodies[1], case.name
         ignore = {"content-length", "x-embed-token"}  # token lengths differ by jti; checked per case
         same = {k: v for k, v in wsgi.headers.items() if k not in ignore}
         assert same == {k: v for k, v in asgi.headers.items() if k not in ignore}, case.name
+
+
+@pytest.mark.parametrize("server", sorted(SERVERS))
+def test_an_intercepting_endpoint_refuses_a_resolver_any_client_steers(server: str) -> None:
+    options = endpoint_options()
+    del options["token_endpoint_trusts_client_input"]
+    with pytest.raises(ConfigurationError, match="token_endpoint_trusts_client_input=True"):
+        SERVERS[server](Case("endpoint steered by X-Tenant", path="/embed/token", options=options))

@@ -2,6 +2,11 @@
 
 The key property test compares the streamed output against an independent reference: one ``re.sub``
 over the whole body, with a regex written here from the documented syntax.
+
+The engine recognises names up to ``max_resource_length`` plus ``ROOM`` characters: the app's own
+placeholders end with ``:`` and the request's 22-character nonce (``<JWT_TOKEN:top:NONCE>``). Telling
+the app's placeholders from other text, and refusing resources longer than ``max_resource_length``,
+is the exchange's job (tested through the adapters); here every recognised name goes to the callback.
 """
 
 from __future__ import annotations
@@ -14,9 +19,20 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from embed_middleware.rewrite import PlaceholderSyntax, StreamRewriter
+from embed_middleware.rewrite import NONCE_LENGTH, PlaceholderSyntax, StreamRewriter
 
 DEFAULT = PlaceholderSyntax()
+#: What the engine adds to every name bound: ":" and a nonce of 22 characters (128 bits, base64url).
+ROOM = 1 + 22
+#: The longest name the default syntax recognises (64 for the resource, then ":NONCE").
+LONGEST = 64 + ROOM
+NONCE = "3q2-AbZ9_xYwVuTsRqPoNm"
+
+
+def test_the_room_is_a_colon_and_a_22_character_nonce() -> None:
+    assert NONCE_LENGTH == 22 and len(NONCE) == NONCE_LENGTH
+    assert ROOM == 1 + NONCE_LENGTH
+
 
 Replace = Callable[[str | None], bytes | None]
 
@@ -81,6 +97,7 @@ def reference_pattern(word: str, max_resource_length: int) -> re.Pattern[bytes]:
 def reference_rewrite(
     data: bytes, replace: Replace, word: str = "JWT_TOKEN", max_resource_length: int = 64
 ) -> tuple[bytes, list[str | None]]:
+    """``max_resource_length`` as configured: names may be ``ROOM`` characters longer (the nonce)."""
     calls: list[str | None] = []
 
     def substitute(match: re.Match[bytes]) -> bytes:
@@ -90,7 +107,7 @@ def reference_rewrite(
         replacement = replace(resource)
         return match.group(0) if replacement is None else replacement
 
-    return reference_pattern(word, max_resource_length).sub(substitute, data), calls
+    return reference_pattern(word, max_resource_length + ROOM).sub(substitute, data), calls
 
 
 def test_reference_agrees_with_hand_written_examples() -> None:
@@ -98,7 +115,10 @@ def test_reference_agrees_with_hand_written_examples() -> None:
     out, calls = reference_rewrite(b"a<JWT_TOKEN>b%3cJWT_TOKEN%3aX%3Ay%3e&lt;JWT_TOKEN&gt;", token_for)
     assert out == b"a[tok:-]b[tok:X:y][tok:-]"
     assert calls == [None, "X:y", None]
-    assert reference_rewrite(b"<JWT_TOKEN:abcdef>", token_for, max_resource_length=5)[1] == []
+    nonce = NONCE.encode()
+    assert reference_rewrite(b"<JWT_TOKEN:abcdef:" + nonce + b">", token_for, max_resource_length=5)[1] == []
+    five = reference_rewrite(b"<JWT_TOKEN:abcde:" + nonce + b">", token_for, max_resource_length=5)[1]
+    assert five == ["abcde:" + NONCE]
     assert reference_rewrite(b"<JWT_TOKEN&gt;", token_for)[1] == []
 
 
@@ -114,6 +134,13 @@ RECOGNISED: list[tuple[bytes, str | None]] = [
     (b"<JWT_TOKEN::>", ":"),
     (b"<JWT_TOKEN:schema:table>", "schema:table"),
     (b"<JWT_TOKEN:" + b"n" * 64 + b">", "n" * 64),
+    (b"<JWT_TOKEN:" + b"n" * LONGEST + b">", "n" * LONGEST),
+    # The app's own, as the helpers write them: the resource, then ":" and the nonce.
+    (b"<JWT_TOKEN:top_airlines:" + NONCE.encode() + b">", "top_airlines:" + NONCE),
+    (b"<JWT_TOKEN:" + NONCE.encode() + b">", NONCE),
+    (b"<JWT_TOKEN:" + b"n" * 64 + b":" + NONCE.encode() + b">", "n" * 64 + ":" + NONCE),
+    (b"&lt;JWT_TOKEN:top_1:" + NONCE.encode() + b"&gt;", "top_1:" + NONCE),
+    (b"%3CJWT_TOKEN%3Atop_1%3A" + NONCE.encode() + b"%3E", "top_1:" + NONCE),
     (b"&lt;JWT_TOKEN&gt;", None),
     (b"&lt;JWT_TOKEN:top_1&gt;", "top_1"),
     (b"&#60;JWT_TOKEN&#62;", None),
@@ -131,6 +158,7 @@ RECOGNISED: list[tuple[bytes, str | None]] = [
     (b"%3CJWT_TOKEN:a:b%3ac%3E", "a:b:c"),
     (b"%3CJWT_TOKEN%3A%3A%3E", ":"),
     (b"%3CJWT_TOKEN%3A" + b"%3A" * 64 + b"%3E", ":" * 64),
+    (b"%3CJWT_TOKEN%3A" + b"%3A" * LONGEST + b"%3E", ":" * LONGEST),
 ]
 
 
@@ -186,10 +214,11 @@ NOT_PLACEHOLDERS = [
     b"&lt;JWT_TOKEN:&gt;",
     b"%3CJWT_TOKEN:%3E",
     b"%3CJWT_TOKEN%3A%3E",
-    # too long: 65 name characters (the default maximum is 64)
-    b"<JWT_TOKEN:" + b"n" * 65 + b">",
-    b"&lt;JWT_TOKEN:" + b"n" * 65 + b"&gt;",
-    b"%3CJWT_TOKEN%3A" + b"%3A" * 65 + b"%3E",
+    # too long: one name character more than 64 and the room for ":NONCE"
+    b"<JWT_TOKEN:" + b"n" * (LONGEST + 1) + b">",
+    b"&lt;JWT_TOKEN:" + b"n" * (LONGEST + 1) + b"&gt;",
+    b"%3CJWT_TOKEN%3A" + b"%3A" * (LONGEST + 1) + b"%3E",
+    b"<JWT_TOKEN:" + b"n" * 65 + b":" + NONCE.encode() + b">",
     # characters outside [A-Za-z0-9_.:-]
     b"<JWT_TOKEN:a b>",
     b"<JWT_TOKEN:a/b>",
@@ -234,11 +263,15 @@ def test_lookalikes_are_left_untouched(text: bytes) -> None:
 
 def test_name_length_limit_is_counted_in_decoded_characters() -> None:
     syntax = PlaceholderSyntax(max_resource_length=5)
-    assert rewrite(b"<JWT_TOKEN:abcde>", syntax=syntax) == b"[tok:abcde]"
-    assert rewrite(b"<JWT_TOKEN:abcdef>", syntax=syntax) == b"<JWT_TOKEN:abcdef>"
-    assert rewrite(b"%3CJWT_TOKEN:%3A%3Aa%3a%3A%3E", syntax=syntax) == b"[tok:::a::]"
-    six = b"%3CJWT_TOKEN:%3A%3Aa%3a%3Ab%3E"
-    assert rewrite(six, syntax=syntax) == six
+    nonce = NONCE.encode()
+    assert rewrite(b"<JWT_TOKEN:abcde:" + nonce + b">", syntax=syntax) == b"[tok:abcde:" + nonce + b"]"
+    too_long = b"<JWT_TOKEN:abcdef:" + nonce + b">"
+    assert rewrite(too_long, syntax=syntax) == too_long
+    # 5 + ROOM decoded characters, 3 bytes for each %3A.
+    longest = b"%3CJWT_TOKEN:%3A%3Aa%3a%3A%3A" + nonce + b"%3E"
+    assert rewrite(longest, syntax=syntax) == b"[tok:::a:::" + nonce + b"]"
+    one_more = b"%3CJWT_TOKEN:%3A%3Aa%3a%3Ab%3A" + nonce + b"%3E"
+    assert rewrite(one_more, syntax=syntax) == one_more
 
 
 def test_callback_returning_none_leaves_the_placeholder_exactly() -> None:
@@ -311,17 +344,18 @@ def test_invalid_max_resource_length_is_refused(length: int) -> None:
 @pytest.mark.parametrize(("word", "length"), [("A", 1), ("A" * 64, 256), ("x_1", 64)])
 def test_extreme_valid_configuration(word: str, length: int) -> None:
     syntax = PlaceholderSyntax(word, max_resource_length=length)
-    name = "n" * length
+    name = "n" * length + ":" + NONCE
     body = f"<{word}:{name}>".encode()
     assert rewrite(body, syntax=syntax) == token_for(name)
     assert rewrite(f"<{word}:{name}n>".encode(), syntax=syntax) == f"<{word}:{name}n>".encode()
 
 
 def test_max_length_covers_the_longest_placeholder() -> None:
-    longest = b"%3CJWT_TOKEN%3A" + b"%3A" * 64 + b"%3E"
-    assert DEFAULT.max_length >= len(longest)
+    longest = b"%3CJWT_TOKEN%3A" + b"%3A" * LONGEST + b"%3E"
+    assert DEFAULT.max_length == len(longest)
+    assert rewrite(longest) == b"[tok:" + b":" * LONGEST + b"]"
     small = PlaceholderSyntax(max_resource_length=5)
-    assert small.max_length >= len(b"%3CJWT_TOKEN%3A" + b"%3A" * 5 + b"%3E")
+    assert small.max_length == len(b"%3CJWT_TOKEN%3A" + b"%3A" * (5 + ROOM) + b"%3E")
     assert small.max_length < DEFAULT.max_length
 
 
@@ -338,9 +372,16 @@ SPLIT_CASES: list[tuple[bytes, bytes]] = [
     (b"&&lt;JWT_TOKEN&gt;&", b"&[tok:-]&"),
     (b"%3C%3CJWT_TOKEN%3E%3E", b"%3C[tok:-]%3E"),
     (b"<JWT_TOKEN:<JWT_TOKEN>", b"<JWT_TOKEN:[tok:-]"),
-    (b"<JWT_TOKEN:" + b"n" * 64 + b">", b"[tok:" + b"n" * 64 + b"]"),
-    (b"<JWT_TOKEN:" + b"n" * 65 + b"><JWT_TOKEN>", b"<JWT_TOKEN:" + b"n" * 65 + b">[tok:-]"),
-    (b"%3CJWT_TOKEN%3A" + b"%3A" * 64 + b"%3E", b"[tok:" + b":" * 64 + b"]"),
+    (b"<JWT_TOKEN:" + b"n" * LONGEST + b">", b"[tok:" + b"n" * LONGEST + b"]"),
+    (
+        b"<JWT_TOKEN:" + b"n" * (LONGEST + 1) + b"><JWT_TOKEN>",
+        b"<JWT_TOKEN:" + b"n" * (LONGEST + 1) + b">[tok:-]",
+    ),
+    (b"%3CJWT_TOKEN%3A" + b"%3A" * LONGEST + b"%3E", b"[tok:" + b":" * LONGEST + b"]"),
+    (
+        b"x&#x3C;JWT_TOKEN:top_1:" + NONCE.encode() + b"&gt;y",
+        b"x[tok:top_1:" + NONCE.encode() + b"]y",
+    ),
 ]
 
 
@@ -368,7 +409,23 @@ def test_an_unfinished_placeholder_is_emitted_by_flush() -> None:
     assert rewriter.flush() == b""
 
 
-@pytest.mark.parametrize("chunk_size", [1, 2, 3, 7, 64, 65, 209, 210, 211, 4096, 65537, 1 << 21])
+@pytest.mark.parametrize(
+    "chunk_size",
+    [
+        1,
+        2,
+        3,
+        7,
+        64,
+        65,
+        DEFAULT.max_length - 1,
+        DEFAULT.max_length,
+        DEFAULT.max_length + 1,
+        4096,
+        65537,
+        1 << 21,
+    ],
+)
 @pytest.mark.parametrize(
     ("opener", "name_char"), [(b"<JWT_TOKEN:", b"a"), (b"&lt;JWT_TOKEN:", b"a"), (b"%3CJWT_TOKEN%3A", b"%3A")]
 )
@@ -436,6 +493,16 @@ OPENERS = [b"<", b"&lt;", b"&#60;", b"&#x3C;", b"&#X3c;", b"%3C", b"%3c"]
 SEPARATORS = [b":", b"%3A", b"%3a"]
 CLOSERS = [b">", b"&gt;", b"&#62;", b"&#x3e;", b"&#X3E;", b"%3E", b"%3e"]
 NAME_UNITS = [b"a", b"Z", b"0", b"_", b".", b":", b"-", b"%3A", b"%3a"]
+#: Long units, so that names reach every bound (``max_resource_length`` + ROOM, up to 64 + 23) and
+#: miss it by one: a nonce as the helpers write it, one spelled with an encoded ":", and near lengths.
+LONG_NAME_UNITS = [
+    b":" + NONCE.encode(),
+    b"%3A" + NONCE.encode(),
+    NONCE.encode(),
+    NONCE.encode()[:21],
+    b"n" * 5,
+    b"n" * 64,
+]
 
 
 @st.composite
@@ -446,9 +513,8 @@ def near_placeholders(draw: st.DrawFn) -> bytes:
     word = draw(st.sampled_from([b"JWT_TOKEN", b"EMBED", b"JWT_TOK"]))
     name = b""
     if draw(st.booleans()):
-        name = draw(st.sampled_from(SEPARATORS)) + b"".join(
-            draw(st.lists(st.sampled_from(NAME_UNITS), max_size=7))
-        )
+        units = st.one_of(st.sampled_from(NAME_UNITS), st.sampled_from(LONG_NAME_UNITS))
+        name = draw(st.sampled_from(SEPARATORS)) + b"".join(draw(st.lists(units, max_size=7)))
     closer = draw(st.sampled_from([*CLOSERS, b""]))
     return opener + word + name + closer
 

@@ -3,9 +3,10 @@
 Each variant runs in a fresh interpreter (this file run as a script, warnings as errors), so that no
 other test's heap, threads or caches move its figures: ``EmbedWSGIMiddleware`` called as a WSGI server
 would (a fresh environ per request, the iterable consumed and closed) or ``EmbedASGIMiddleware``
-driven on one asyncio event loop (a fresh scope per request). The page carries two placeholders and
-the app marks a tenant id, so every request resolves a tenant (through the ``_plain_tenant`` cache)
-and mints two tokens. ``VmRSS`` is read from ``/proc/self/status`` after ``gc.collect()`` every 1,000
+driven on one asyncio event loop (a fresh scope per request). The page carries two placeholders of
+the app's own (written with ``embed_placeholder``, so each request draws a nonce) and the app marks a
+tenant id, so every request resolves a tenant (through the ``_plain_tenant`` cache) and mints two
+tokens. ``VmRSS`` is read from ``/proc/self/status`` after ``gc.collect()`` every 1,000
 requests; the figure is its growth from the 10,000th to the 100,000th request, which must stay under
 5 MB. The "distinct" variants give every request a new tenant id (100,000 of them, far beyond the
 cache's 4,096), so an unbounded per-tenant cache anywhere would show up as growth.
@@ -46,13 +47,31 @@ VARIANTS: dict[str, tuple[str, int | None]] = {
     "wsgi-distinct-tenants": ("wsgi", None),
     "asgi-distinct-tenants": ("asgi", None),
 }
-PAGE = (
+#: The page around its two placeholders, which the app writes per request with embed_placeholder().
+PAGE_PARTS = (
     b"<!doctype html><html><head><title>Dashboard</title></head><body>\n"
-    b'<iframe src="https://charts.example.com/embed?token=<JWT_TOKEN:top_airlines>"></iframe>\n'
+    b'<iframe src="https://charts.example.com/embed?token=',
+    b'"></iframe>\n'
     + b"<p>filler text of an ordinary dashboard page</p>\n" * 36
-    + b'<iframe src="https://charts.example.com/embed?token=<JWT_TOKEN>"></iframe>\n</body></html>\n'
+    + b'<iframe src="https://charts.example.com/embed?token=',
+    b'"></iframe>\n</body></html>\n',
 )
 HTML = "text/html; charset=utf-8"
+
+
+def page(request: Any) -> bytes:
+    """The app's page for this request (``request`` a WSGI environ or an ASGI scope)."""
+    from embed_middleware import embed_placeholder
+
+    named = embed_placeholder(request, "top_airlines").encode()
+    bare = embed_placeholder(request, None).encode()
+    return PAGE_PARTS[0] + named + PAGE_PARTS[1] + bare + PAGE_PARTS[2]
+
+
+def issuer() -> Any:
+    from embed_middleware import TokenIssuer
+
+    return TokenIssuer(KEY, resources=["top_airlines"], allow_unscoped=True)
 
 
 def tenant_id(index: int, tenants: int | None) -> str:
@@ -85,8 +104,9 @@ def check_body(body: bytes, index: int, tenant: str) -> None:
 
 def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     environ["embed.tenant"] = environ["soak.tenant"]
-    start_response("200 OK", [("Content-Type", HTML), ("Content-Length", str(len(PAGE)))])
-    return [PAGE]
+    body = page(environ)
+    start_response("200 OK", [("Content-Type", HTML), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def environ_for(tenant: str) -> dict[str, Any]:
@@ -112,9 +132,9 @@ def environ_for(tenant: str) -> dict[str, Any]:
 
 
 def soak_wsgi(tenants: int | None, sample: Callable[[int], None]) -> None:
-    from embed_middleware import EmbedWSGIMiddleware, TokenIssuer, from_environ
+    from embed_middleware import EmbedWSGIMiddleware, from_environ
 
-    middleware = EmbedWSGIMiddleware(wsgi_app, issuer=TokenIssuer(KEY), resolver=from_environ())
+    middleware = EmbedWSGIMiddleware(wsgi_app, issuer=issuer(), resolver=from_environ())
     heads: list[tuple[str, list[tuple[str, str]]]] = []
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -139,16 +159,16 @@ def soak_wsgi(tenants: int | None, sample: Callable[[int], None]) -> None:
 
 
 async def soak_asgi(tenants: int | None, sample: Callable[[int], None]) -> None:
-    from embed_middleware import EmbedASGIMiddleware, TokenIssuer, from_environ
-
-    raw_headers = [(b"content-type", HTML.encode()), (b"content-length", str(len(PAGE)).encode())]
+    from embed_middleware import EmbedASGIMiddleware, from_environ
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         scope["embed.tenant"] = scope["soak.tenant"]
+        body = page(scope)
+        raw_headers = [(b"content-type", HTML.encode()), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
-        await send({"type": "http.response.body", "body": PAGE, "more_body": False})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
-    middleware = EmbedASGIMiddleware(app, issuer=TokenIssuer(KEY), resolver=from_environ())
+    middleware = EmbedASGIMiddleware(app, issuer=issuer(), resolver=from_environ())
     sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 from wsgiref.util import FileWrapper
 
 import pytest
+from app_placeholders import nonce_of, own
 from webtest import TestApp
 from wsgi_helpers import (
     HTML,
@@ -21,13 +22,14 @@ from wsgi_helpers import (
     middleware,
     page_app,
     run,
+    test_issuer,
 )
 
 from embed_middleware import (
     ConfigurationError,
     HeaderDelivery,
     Tenant,
-    TokenIssuer,
+    embed_placeholder,
     from_environ,
 )
 
@@ -69,7 +71,7 @@ def test_named_placeholders_get_their_own_scope_and_one_token_per_resource() -> 
         b"c=%3CJWT_TOKEN%3Atop_airlines%3E d=<JWT_TOKEN>"
     )
     app, _ = page_app(body)
-    response = TestApp(checked(app, issuer=TokenIssuer(KEY, claims=claims))).get("/")
+    response = TestApp(checked(app, issuer=test_issuer(claims=claims))).get("/")
     found = TOKEN.findall(response.body)
     assert len(found) == 4
     assert found[0] == found[2], "the same resource reuses its token within one response"
@@ -82,9 +84,51 @@ def test_named_placeholders_get_their_own_scope_and_one_token_per_resource() -> 
     assert sorted(calls, key=str) == sorted(["top_airlines", "by_day", None], key=str)
 
 
+def test_placeholder_text_without_the_nonce_is_left_exactly_and_gets_no_token(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Only the app's own placeholders are filled: a user's copy of one, beside it, stays as written."""
+    user = b"<b>&lt;JWT_TOKEN:top_airlines&gt; <JWT_TOKEN> %3CJWT_TOKEN%3Atop_airlines%3Aguess%3E</b>"
+    sent: list[bytes] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        environ["embed.tenant"] = "acme"
+        sent.append(own(b"<p><JWT_TOKEN:top_airlines></p>", nonce_of(environ)) + user)
+        start_response("200 OK", [("Content-Type", HTML), ("Content-Length", str(len(sent[-1])))])
+        return sent
+
+    with caplog.at_level(logging.WARNING, logger="embed_middleware"):
+        response = TestApp(checked(app)).get("/")
+    (token,) = TOKEN.findall(response.body)
+    assert response.body == b"<p>" + token + b"</p>" + user
+    assert decode(token)["resource"] == "top_airlines"
+    assert response.headers["Content-Length"] == str(len(response.body))
+    assert len([r for r in caplog.records if "without this request's nonce" in r.getMessage()]) == 1
+
+
+def test_a_page_whose_app_drew_no_nonce_is_not_rewritten_at_all() -> None:
+    app, made = page_app(b"<p><JWT_TOKEN:top_airlines></p>", headers=[("ETag", '"v1"')], own=False)
+    response = TestApp(checked(app)).get("/")
+    assert response.body == b"<p><JWT_TOKEN:top_airlines></p>"
+    assert response.headers["ETag"] == '"v1"' and "Cache-Control" not in response.headers
+    assert made[0].closed
+
+
+def test_unsafe_legacy_placeholders_fill_any_placeholder_and_warn_at_construction(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app, _ = page_app(b"<p><JWT_TOKEN:top_airlines> &lt;JWT_TOKEN&gt;</p>", own=False)
+    with caplog.at_level(logging.WARNING, logger="embed_middleware"):
+        wrapped = checked(app, unsafe_legacy_placeholders=True)
+    assert "unsafe_legacy_placeholders=True" in caplog.text
+    body = TestApp(wrapped).get("/").body
+    assert [c.get("resource") for c in tokens_in(body)] == ["top_airlines", None]
+    assert b"JWT_TOKEN" not in body
+
+
 def test_page_without_placeholder_keeps_its_headers_and_mints_nothing() -> None:
     calls: list[object] = []
-    issuer = TokenIssuer(KEY, claims=lambda t, r, q: calls.append(r) or {})
+    issuer = test_issuer(claims=lambda t, r, q: calls.append(r) or {})
     app, _ = page_app(b"<p>plain page</p>", headers=[("ETag", '"v1"'), ("Cache-Control", "max-age=60")])
     response = TestApp(checked(app, issuer=issuer)).get("/")
     assert response.body == b"<p>plain page</p>"
@@ -119,13 +163,14 @@ def test_streamed_page_rewrites_split_placeholders_without_content_length() -> N
 
 def test_first_chunk_leaves_before_the_app_produces_the_second() -> None:
     log: list[str] = []
-    chunks = [b"<html><p>first</p>", b"<JWT_TOKEN>", b"</html>"]
-    body = ClosingList(chunks, log)
+    made: list[ClosingList] = []
 
     def app(environ: dict[str, Any], start_response: Any) -> ClosingList:
         environ["embed.tenant"] = "acme"
+        chunks = [b"<html><p>first</p>", own(b"<JWT_TOKEN>", nonce_of(environ)), b"</html>"]
         start_response("200 OK", [("Content-Type", HTML)])
-        return body
+        made.append(ClosingList(chunks, log))
+        return made[-1]
 
     status: list[str] = []
     result = middleware(app)(
@@ -141,7 +186,7 @@ def test_first_chunk_leaves_before_the_app_produces_the_second() -> None:
     assert log == ["app:1", "client:first", "app:2", "app:3"]
     assert status == ["200 OK"]
     assert tokens_in(rest)[0]["sub"] == "acme"
-    assert body.closed
+    assert made[0].closed
 
 
 def test_declared_length_marks_a_generator_body_complete() -> None:
@@ -187,11 +232,21 @@ def test_body_shorter_than_declared_length_is_sent_without_a_length() -> None:
 def test_responses_not_ours_to_rewrite_pass_untouched(content_type: str, status: str, extra: list) -> None:
     no_body = status.startswith(("204", "304"))
     body = b"" if no_body else b"<JWT_TOKEN> stays"
-    app, made = page_app(body, content_type=content_type, status=status, headers=extra)
+    sent: list[bytes] = []
+    made: list[Any] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        # The app's own placeholder (it drew the nonce): still not ours to rewrite in such a response.
+        sent.append(own(body, nonce_of(environ)))
+        page, _ = page_app(sent[-1], content_type=content_type, status=status, headers=extra, own=False)
+        made.append(page(environ, start_response))
+        return made[-1]
+
     # The checkers (rightly) refuse a Content-Type on 204/304, which is exactly what we test here.
     got_status, headers, got_body = run(middleware(app) if no_body else checked(app))
     assert got_status == status
-    assert got_body == body
+    assert got_body == sent[0]
+    assert no_body or re.fullmatch(rb"<JWT_TOKEN:[A-Za-z0-9_-]{22}> stays", got_body)
     assert header(headers, "Cache-Control") is None
     assert made[0].closed
 
@@ -232,7 +287,10 @@ def test_encoded_html_warns_once_that_compression_must_be_outside(caplog: pytest
     app, _ = page_app(b"\x1f\x8b<JWT_TOKEN>", headers=[("Content-Encoding", "gzip")])
     wrapped = checked(app)
     with caplog.at_level(logging.WARNING, logger="embed_middleware"):
-        assert run(wrapped)[2] == b"\x1f\x8b<JWT_TOKEN>"
+        body = run(wrapped)[2]
+        assert re.fullmatch(rb"\x1f\x8b<JWT_TOKEN:[A-Za-z0-9_-]{22}>", body), (
+            "left exactly as the app sent it"
+        )
         run(wrapped)
     warnings = [r for r in caplog.records if "compression" in r.getMessage()]
     assert len(warnings) == 1
@@ -260,7 +318,7 @@ def test_no_tenant_empties_placeholders_and_issues_nothing() -> None:
 def test_no_tenant_can_leave_placeholders() -> None:
     app, _ = page_app(b"<JWT_TOKEN>", tenant=None)
     response = TestApp(checked(app, missing_tenant="leave")).get("/")
-    assert response.body == b"<JWT_TOKEN>"
+    assert re.fullmatch(rb"<JWT_TOKEN:[A-Za-z0-9_-]{22}>", response.body), "the app's placeholder, as sent"
 
 
 def test_no_tenant_can_answer_500() -> None:
@@ -285,7 +343,7 @@ def test_tenant_locked_claims_win_over_request_derived_ones() -> None:
 
     tenant = Tenant("acme", claims={"env": {"ACCT_ID": "1"}})
     app, _ = page_app(b"<JWT_TOKEN>", tenant=tenant)
-    body = TestApp(checked(app, issuer=TokenIssuer(KEY, claims=claims))).get("/?acct=666&region=eu").body
+    body = TestApp(checked(app, issuer=test_issuer(claims=claims))).get("/?acct=666&region=eu").body
     assert decode(body)["env"] == {"ACCT_ID": "1", "REGION": "eu"}
 
 
@@ -299,7 +357,7 @@ def test_resolver_or_claims_failure_is_a_clean_500(failure: str, caplog: pytest.
     def claims(tenant: Tenant, resource: str | None, request: Any) -> dict[str, Any]:
         raise KeyError("missing workspace")
 
-    issuer = TokenIssuer(KEY, claims=claims if failure == "claims_raise" else None)
+    issuer = test_issuer(claims=claims if failure == "claims_raise" else None)
     app, made = page_app(b"<html><JWT_TOKEN></html>")
     with caplog.at_level(logging.ERROR, logger="embed_middleware"):
         response = TestApp(checked(app, resolver=resolver, issuer=issuer)).get("/", status=500)
@@ -376,34 +434,53 @@ def endpoint_app(tenant: str | Tenant | None = "acme", page: bytes = b"app page"
 
 def test_token_endpoint_answers_json_for_the_tenant() -> None:
     midway = int(time.time()) + 0.5  # half a second into iat's second: 299.5 s are left
-    issuer = TokenIssuer(KEY, ttl=300, clock=lambda: midway)
+    issuer = test_issuer(ttl=300, clock=lambda: midway)
     response = endpoint_app(issuer=issuer).get("/embed/token?resource=top_airlines")
     assert response.content_type == "application/json"
     assert response.headers["Cache-Control"] == "private, no-store"
+    assert response.headers["X-Accel-Expires"] == "0"
     claims = decode(response.json["token"])
     assert claims["sub"] == "acme" and claims["resource"] == "top_airlines"
     assert response.json["expires_at"] == claims["exp"]
     assert response.json["expires_in"] == 299, "rounded down: never promise more than is left"
 
 
+NOT_ALLOWED = {"error": "unknown_resource", "reason": "not an allowed resource"}
+
+
 @pytest.mark.parametrize(
-    ("tenant", "query", "method", "status", "error"),
+    ("tenant", "query", "method", "status", "answer"),
     [
-        (None, "", "GET", 401, "no_tenant"),
-        (Tenant("acme", resources=frozenset({"a"})), "?resource=b", "GET", 404, "unknown_resource"),
-        ("acme", "?resource=bad%20name", "GET", 400, "invalid_resource"),
-        ("acme", "?resource=" + "a" * 65, "GET", 400, "invalid_resource"),
-        ("acme", "", "POST", 405, "method_not_allowed"),
+        (None, "", "GET", 401, {"error": "no_tenant"}),
+        (Tenant("acme", resources=frozenset({"a"})), "?resource=b", "GET", 404, NOT_ALLOWED),
+        ("acme", "?resource=not_listed", "GET", 404, NOT_ALLOWED),
+        ("acme", "?resource=bad%20name", "GET", 400, {"error": "invalid_resource"}),
+        ("acme", "?resource=" + "a" * 65, "GET", 400, {"error": "invalid_resource"}),
+        ("acme", "", "POST", 405, {"error": "method_not_allowed"}),
     ],
 )
 def test_token_endpoint_refuses_without_a_token(
-    tenant: Any, query: str, method: str, status: int, error: str
+    tenant: Any, query: str, method: str, status: int, answer: dict[str, str]
 ) -> None:
     app = endpoint_app(tenant)
     response = app.request("/embed/token" + query, method=method, status=status)
-    assert response.json == {"error": error}
+    assert response.json == answer
     assert not TOKEN.search(response.body)
     assert response.headers["Cache-Control"] == "private, no-store"
+    assert response.headers["X-Accel-Expires"] == "0"
+
+
+def test_token_endpoint_head_mints_nothing() -> None:
+    issued: list[object] = []
+    app = endpoint_app(issuer=test_issuer(on_issue=issued.append))
+    response = app.head("/embed/token?resource=top_airlines")
+    assert response.status_int == 200 and response.body == b""
+    assert "Content-Length" not in response.headers
+    assert response.headers["Cache-Control"] == "private, no-store"
+    assert issued == [], "no token minted for a response nobody reads"
+    refused = endpoint_app(None).head("/embed/token?resource=top_airlines", status=401)
+    assert refused.body == b""
+    assert endpoint_app().head("/embed/token?resource=not_listed", status=404).body == b""
 
 
 def test_other_paths_reach_the_app() -> None:
@@ -416,9 +493,10 @@ def test_other_paths_reach_the_app() -> None:
 def test_legacy_write_callable_is_rewritten() -> None:
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         environ["embed.tenant"] = "acme"
+        placeholder = embed_placeholder(environ, None).encode()  # <JWT_TOKEN:NONCE>
         write = start_response("200 OK", [("Content-Type", HTML)])
-        write(b"<p>via write <JWT_")
-        write(b"TOKEN></p>")
+        write(b"<p>via write " + placeholder[:5])
+        write(placeholder[5:] + b"</p>")
         return [b"<p>and the iterable</p>"]
 
     _status, headers, body = run(middleware(app))
@@ -427,16 +505,19 @@ def test_legacy_write_callable_is_rewritten() -> None:
 
 
 def test_exc_info_before_headers_replaces_the_response() -> None:
+    sent: list[bytes] = []
+
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         start_response("200 OK", [("Content-Type", HTML)])
         try:
             raise RuntimeError("template failed")
         except RuntimeError:
             start_response("500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info())
-        return [b"error page <JWT_TOKEN>"]
+        sent.append(b"error page " + embed_placeholder(environ, None).encode())
+        return sent
 
     response = TestApp(checked(app)).get("/", status=500)
-    assert response.body == b"error page <JWT_TOKEN>"
+    assert response.body == sent[0], "the error page (text/plain) is not rewritten"
 
 
 def test_exc_info_after_headers_reraises() -> None:
@@ -510,8 +591,9 @@ def test_flask_app_marks_its_tenant_while_handling() -> None:
     @app.get("/dashboard")
     def dashboard() -> str:
         flask.request.environ["embed.tenant"] = Tenant("globex", claims={"workspace_id": "ws-globex"})
-        # Jinja autoescaping turns the placeholder into &lt;JWT_TOKEN:top&gt;.
-        return flask.render_template_string('<iframe src="/embed?token={{ p }}">', p="<JWT_TOKEN:top>")
+        # Jinja autoescaping turns the placeholder into &lt;JWT_TOKEN:top:NONCE&gt;.
+        own_placeholder = embed_placeholder(flask.request, "top")
+        return flask.render_template_string('<iframe src="/embed?token={{ p }}">', p=own_placeholder)
 
     app.wsgi_app = middleware(app.wsgi_app, resolver=from_environ())  # type: ignore[method-assign]
     response = TestApp(app).get("/dashboard")
@@ -530,12 +612,23 @@ def test_cdn_cache_headers_go_from_a_page_with_a_token() -> None:
         ("Fastly-CDN-Cache-Control", "max-age=9"),
         ("Surrogate-Control", "max-age=600"),
         ("Edge-Control", "max-age=600"),
+        ("X-Accel-Expires", "600"),
+        ("Akamai-Cache-Control", "max-age=600"),
+        ("X-LiteSpeed-Cache-Control", "public,max-age=600"),
     ]
     app, _ = page_app(b"<JWT_TOKEN>", headers=cdn)
     _status, headers, body = run(checked(app))
     assert tokens_in(body)
     names = {name.lower() for name, _ in headers}
-    assert not names & {"cdn-cache-control", "fastly-cdn-cache-control", "surrogate-control", "edge-control"}
+    assert not names & {
+        "cdn-cache-control",
+        "fastly-cdn-cache-control",
+        "surrogate-control",
+        "edge-control",
+        "akamai-cache-control",
+        "x-litespeed-cache-control",
+    }
+    assert [v for k, v in headers if k.lower() == "x-accel-expires"] == ["0"], "nginx: do not cache"
 
 
 def test_every_vary_header_of_the_app_is_kept() -> None:
@@ -550,14 +643,15 @@ def test_a_tenant_limited_to_named_resources_gets_no_bare_token() -> None:
     body = TestApp(checked(app)).get("/").body
     assert body.startswith(b"[][eyJ")
     response = endpoint_app(tenant).get("/embed/token", status=404)
-    assert response.json == {"error": "unknown_resource"}
+    assert response.json == {"error": "unknown_resource", "reason": "an unscoped token is not allowed"}
 
 
 def test_exc_info_restart_counts_the_new_body_from_zero() -> None:
     def app(environ: dict[str, Any], start_response: Any) -> Any:
         environ["embed.tenant"] = "acme"
         start_response("200 OK", [("Content-Type", HTML), ("Content-Length", "100")])
-        yield b"<JWT_TOKEN:top_air"  # held back whole: no head has gone out yet
+        # The start of the app's own placeholder, held back whole: no head has gone out yet.
+        yield embed_placeholder(environ, "top_airlines").encode()[:18]
         try:
             raise RuntimeError("template blew up")
         except RuntimeError:

@@ -8,10 +8,9 @@ from typing import Any
 from wsgiref.validate import validator
 
 import jwt
+from app_placeholders import TEST_RESOURCES, nonce_of, own_chunks
 from werkzeug.middleware.lint import LintMiddleware
 from werkzeug.test import EnvironBuilder
-
-from app_placeholders import TEST_RESOURCES, nonce_of, own_chunks
 
 from embed_middleware import EmbedWSGIMiddleware, Tenant, TokenIssuer, from_environ
 
@@ -87,6 +86,9 @@ def test_issuer(**options: Any) -> TokenIssuer:
     options.setdefault("resources", TEST_RESOURCES)
     options.setdefault("allow_unscoped", True)
     return TokenIssuer(KEY, **options)
+
+
+test_issuer.__test__ = False  # type: ignore[attr-defined]  # a helper: pytest must not collect it where imported
 
 
 def middleware(app: WSGIApp, **options: Any) -> EmbedWSGIMiddleware:
