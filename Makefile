@@ -26,11 +26,14 @@ demo: $(STAMP)
 refresh-demo: $(STAMP)
 	$(BIN)/python -m examples.refresh_demo --ttl 20
 
-## Run the whole test suite, ruff and mypy. The Redis revocation tests need redis-server and the browser
-## tests Debian's Chromium: installed here with apt-get when missing and running as root, otherwise skipped.
+## Run the whole test suite, ruff and mypy. The Redis revocation tests need redis-server, the browser
+## tests Debian's Chromium and the shared-cache tests Debian's nginx (run with its own config and ports; a
+## system nginx the package may start on port 80 is never used): installed here with apt-get when missing
+## and running as root, otherwise skipped.
 test: $(STAMP)
 	@sh scripts/ensure-package.sh redis-server redis-server "the Redis revocation tests"
 	@sh scripts/ensure-package.sh /usr/bin/chromium chromium "the browser tests"
+	@sh scripts/ensure-package.sh /usr/sbin/nginx nginx "the nginx cache tests"
 	$(BIN)/ruff check embed_middleware tests examples benchmarks
 	$(BIN)/ruff format --check embed_middleware tests examples benchmarks
 	$(BIN)/mypy
