@@ -7,7 +7,8 @@
    JSON and base64url work, the least code that yields a token PyJWT accepts: the floor. The ratio
    is the issuer's own overhead on top of the signature (target <= 1.5x).
 
-Every contender's token is decoded with ``jwt.decode`` and the public key before timing starts.
+Every contender's token is decoded with ``jwt.decode`` and the public key before timing starts. The
+issuer names its resources (``resources=[...]``), as the middleware now requires of every issuer.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def run(*, quick: bool) -> list[Row]:
     for algorithm in ("HS256", *ASYMMETRIC):
         if algorithm == "HS256":
             secret = "x" * 48
-            issuer = TokenIssuer(secret, ttl=TTL, claims=tinybird_claims)
+            issuer = TokenIssuer(secret, ttl=TTL, claims=tinybird_claims, resources=[RESOURCE])
             pem, public = secret, secret
         else:
             private = _private_key(algorithm)
@@ -135,7 +136,7 @@ def run(*, quick: bool) -> list[Row]:
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             ).decode()
             key = SigningKey(private, algorithm=algorithm)
-            issuer = TokenIssuer(key, ttl=TTL, claims=tinybird_claims)
+            issuer = TokenIssuer(key, ttl=TTL, claims=tinybird_claims, resources=[RESOURCE])
             public = private.public_key()
         slow = algorithm in ("RS256", "PS256")
         size = (20 if slow else 200) if quick else (60 if slow else 1000)

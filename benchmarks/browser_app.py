@@ -3,16 +3,20 @@
 ``gunicorn 'benchmarks.browser_app:host()'`` serves one Flask app, wrapped once in
 ``EmbedWSGIMiddleware``, with both ways of getting a token into an iframe:
 
-* ``/rewritten``: the iframe's final URL is in the HTML with ``<JWT_TOKEN:top_airlines>`` where the
-  token goes; the middleware fills it in as the page leaves the app.
+* ``/rewritten``: the iframe's final URL is in the HTML with the app's placeholder where the token goes,
+  written for each request by ``embed_placeholder(request, "top_airlines")`` (so it carries the
+  request's nonce, ``<JWT_TOKEN:top_airlines:NONCE>``); the middleware fills it in as the page leaves
+  the app.
 * ``/seeds``: the seeds' pattern. The iframe has no ``src``; on ``DOMContentLoaded`` the page's script
   fetches ``/generate-token`` (JSON ``{"token": ...}``) and then sets the ``src``.
 * ``/generate-token``: mints with the very issuer the middleware holds, for the same tenant and
   resource, so both pages' tokens cost the same to make and carry the same claims.
 
 Both pages share everything else byte for byte (head, filler, iframe attributes), so what the row
-compares is only where the token comes from. ``gunicorn 'benchmarks.browser_app:dashboard()'`` is
-``examples.dashboard_server``, which verifies the token the iframe asks with.
+compares is only where the token comes from. The issuer names the one pipe pages may embed
+(``TinybirdProfile(..., pipes=["top_airlines"])``), as the middleware requires.
+``gunicorn 'benchmarks.browser_app:dashboard()'`` is ``examples.dashboard_server``, which verifies
+the token the iframe asks with.
 
 Configuration comes from the environment, because gunicorn imports the factories in its worker:
 ``EMBED_SIGNING_KEY`` (read by ``TokenIssuer`` itself) and ``BENCH_DASHBOARD_URL``.
@@ -26,7 +30,14 @@ import os
 from flask import Flask, jsonify, request
 from werkzeug.wrappers import Response
 
-from embed_middleware import EmbedWSGIMiddleware, Tenant, TinybirdProfile, TokenIssuer, from_environ
+from embed_middleware import (
+    EmbedWSGIMiddleware,
+    Tenant,
+    TinybirdProfile,
+    TokenIssuer,
+    embed_placeholder,
+    from_environ,
+)
 from examples.dashboard_server import WORKSPACE_ID, DashboardServer
 
 KEY_ENV = "EMBED_SIGNING_KEY"
@@ -72,31 +83,38 @@ def embed_base(dashboard_url: str) -> str:
     return f"{dashboard_url.rstrip('/')}/embed/{RESOURCE}?token="
 
 
-def pages(dashboard_url: str) -> tuple[str, str]:
-    """The rewritten page (placeholder in place) and the seeds' page (empty iframe and its script)."""
+#: Where the rewritten page's placeholder goes; the view writes the request's own there.
+_SLOT = "\x00"
+
+
+def pages(dashboard_url: str) -> tuple[tuple[str, str], str]:
+    """The rewritten page, as the text before and after its placeholder, and the seeds' page (empty
+    iframe and its script)."""
     base = embed_base(dashboard_url)
-    src = f' src="{html.escape(base)}<JWT_TOKEN:{RESOURCE}>"'
-    rewritten = _HEAD + _FRAME.format(id=FRAME_ID, src=src) + _TAIL
+    src = f' src="{html.escape(base)}{_SLOT}"'
+    before, after = (_HEAD + _FRAME.format(id=FRAME_ID, src=src) + _TAIL).split(_SLOT)
     script = _SCRIPT % {"id": FRAME_ID, "base": base, "endpoint": TOKEN_PATH}
     seeds = _HEAD + _FRAME.format(id=FRAME_ID, src="") + script + _TAIL
-    return rewritten, seeds
+    return (before, after), seeds
 
 
 def claims() -> TinybirdProfile:
     """The guide's Tinybird claims, with the tenant pinned in ``fixed_params`` as the vendor requires."""
-    return TinybirdProfile(WORKSPACE_ID, fixed_params=lambda tenant, pipe, req: {"tenant_id": tenant.id})
+    return TinybirdProfile(
+        WORKSPACE_ID, fixed_params=lambda tenant, pipe, req: {"tenant_id": tenant.id}, pipes=[RESOURCE]
+    )
 
 
 def create_host(signing_key: str, dashboard_url: str) -> Flask:
     """The host app: two pages and the seeds' token endpoint, all behind one middleware."""
     app = Flask(__name__)
     issuer = TokenIssuer(signing_key, ttl=600, claims=claims())
-    rewritten, seeds = pages(dashboard_url)
+    (before, after), seeds = pages(dashboard_url)
 
     @app.get(REWRITTEN_PATH)
     def rewritten_page() -> str:
         request.environ["embed.tenant"] = TENANT  # what a view does for the logged-in user
-        return rewritten
+        return before + embed_placeholder(request, RESOURCE) + after
 
     @app.get(SEEDS_PATH)
     def seeds_page() -> str:

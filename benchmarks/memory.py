@@ -8,6 +8,11 @@ discards them, under asyncio; see ``memory_asgi``). Each side runs in a fresh su
 neither inherits the other's heap. The floor is the same app consumed raw, without the middleware:
 what the server pays anyway. The figure that matters is wrapped minus raw.
 
+The page is the app's own: for each request it writes its placeholder through the helper
+(``embed_placeholder(environ_or_scope, "top_airlines")``, carrying that request's nonce) into the few
+chunks that hold one, as a template rendering chunk by chunk would. The raw app has no middleware,
+hence no nonce: it writes a stand-in of the same length, so both sides stream the same bytes.
+
 Peak RSS is the kernel's high-water mark (``VmHWM``), reset after warm-up by writing ``5`` to
 ``/proc/self/clear_refs``; where that is refused, a thread samples ``VmRSS`` every 2 ms instead.
 """
@@ -24,14 +29,15 @@ import statistics
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from embed_middleware import EmbedASGIMiddleware, EmbedWSGIMiddleware, Tenant, TokenIssuer
+from embed_middleware import EmbedASGIMiddleware, EmbedWSGIMiddleware, Tenant, TokenIssuer, embed_placeholder
+from embed_middleware.rewrite import NONCE_LENGTH
 
 from .memory_asgi import ASGIPage, serve_asgi
 from .minting import SIGNING_KEY, tinybird_claims
@@ -47,44 +53,66 @@ CHUNK = 64 * 1024
 CYCLE = 64
 WARMUP_BYTES = 4 * MIB
 TARGET_BYTES = 1_000_000
-PLACEHOLDER = b"<JWT_TOKEN>"
+RESOURCE = "top_airlines"
+#: What the raw app writes where the wrapped app's helper writes its placeholder: the same length.
+STAND_IN = f"<JWT_TOKEN:{RESOURCE}:{'0' * NONCE_LENGTH}>"
 ADAPTERS = ("wsgi", "asgi")
 MODES = ("wrapped", "raw")
 
+#: ``(environ or scope) -> placeholder``: how the app writes its placeholder for one request.
+Writer = Callable[[Mapping[str, Any]], str]
+
+
+def helper(holder: Mapping[str, Any]) -> str:
+    """The wrapped app's placeholder: the helper users call, with this request's nonce."""
+    return embed_placeholder(holder, RESOURCE)
+
+
+def stand_in(holder: Mapping[str, Any]) -> str:
+    """The raw app's: no middleware, no nonce, the same number of bytes."""
+    return STAND_IN
+
 
 class PageApp:
-    """A WSGI app streaming a huge page from four prebuilt chunks, so it never holds the body; its
-    ``body`` is also the source of the ASGI app's messages."""
+    """A WSGI app streaming a huge page from prebuilt chunks, so it never holds the body; its ``body``
+    is also the source of the ASGI app's messages. The three chunks that carry the placeholder are
+    built per request, around the placeholder ``write`` returns for that request."""
 
-    def __init__(self) -> None:
-        plain = filler(CHUNK)
-        snippet = b'<iframe src="https://ui.example/embed?token=' + PLACEHOLDER + b'"></iframe>\n'
-        middle = CHUNK // 2
-        self._plain = plain
-        self._inside = plain[:middle] + snippet + plain[middle + len(snippet) :]
-        split = len(PLACEHOLDER) // 2
-        self._tail = plain[: CHUNK - split] + PLACEHOLDER[:split]
-        self._head = PLACEHOLDER[split:] + plain[len(PLACEHOLDER) - split :]
+    def __init__(self, write: Writer) -> None:
+        self._plain = filler(CHUNK)
+        self._write = write
         self.chunks = 0
         self.sent = 0
         self.placeholders = 0
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
-        return self.body()
+        return self.body(environ)
 
-    def body(self) -> Iterator[bytes]:
+    def _carriers(self, placeholder: bytes) -> tuple[bytes, bytes, bytes]:
+        """One chunk with the placeholder inside, and two that split it between them."""
+        plain = self._plain
+        snippet = b'<iframe src="https://ui.example/embed?token=' + placeholder + b'"></iframe>\n'
+        middle = CHUNK // 2
+        inside = plain[:middle] + snippet + plain[middle + len(snippet) :]
+        split = len(placeholder) // 2
+        tail = plain[: CHUNK - split] + placeholder[:split]
+        head = placeholder[split:] + plain[len(placeholder) - split :]
+        return inside, tail, head
+
+    def body(self, holder: Mapping[str, Any]) -> Iterator[bytes]:
         """``self.chunks`` chunks of ``CHUNK`` bytes, counting what was sent."""
+        inside, tail, head = self._carriers(self._write(holder).encode("ascii"))
         for index in range(self.chunks):
             position = index % CYCLE
             if position == 0:
-                chunk = self._inside
+                chunk = inside
                 self.placeholders += 1
             elif position == CYCLE // 2:
-                chunk = self._tail
+                chunk = tail
                 self.placeholders += 1
             elif position == CYCLE // 2 + 1:
-                chunk = self._head
+                chunk = head
             else:
                 chunk = self._plain
             self.sent += len(chunk)
@@ -159,8 +187,8 @@ class _Sampler(threading.Thread):
 def child(adapter: str, mode: str, size: int) -> dict[str, Any]:
     """One measurement in this (fresh) process: baseline after warm-up, then peak while streaming."""
     tenant = Tenant("acme")
-    issuer = TokenIssuer(signing_key=SIGNING_KEY, claims=tinybird_claims)
-    page = PageApp()
+    issuer = TokenIssuer(signing_key=SIGNING_KEY, claims=tinybird_claims, resources=[RESOURCE])
+    page = PageApp(helper if mode == "wrapped" else stand_in)
     loop = asyncio.new_event_loop()
     run_once: Callable[[], int]
     if adapter == "wsgi":
@@ -190,8 +218,8 @@ def child(adapter: str, mode: str, size: int) -> dict[str, Any]:
     peak = _status_kib()["VmHWM"] if exact else sampled
     growth = 0
     if mode == "wrapped":
-        token = issuer.issue(tenant, None, Request(EnvironBuilder().get_environ()))
-        growth = page.placeholders * (len(token.token) - len(PLACEHOLDER))
+        token = issuer.issue(tenant, RESOURCE, Request(EnvironBuilder().get_environ()))
+        growth = page.placeholders * (len(token.token) - len(STAND_IN))
     if received != page.sent + growth or page.sent != size:
         raise RuntimeError(f"{adapter} {mode}: sent {page.sent}, received {received}, growth {growth}")
     return {

