@@ -28,7 +28,15 @@ from werkzeug.wrappers import Request
 from .config import EmbedConfig
 from .errors import TokenIssueError
 from .placeholders import EmbedContext
-from .policy import NO_STORE, HeaderList, Skip, mark_body_changed, mark_carries_token, set_header
+from .policy import (
+    NO_STORE,
+    HeaderList,
+    Skip,
+    add_vary,
+    mark_body_changed,
+    mark_carries_token,
+    set_header,
+)
 from .rewrite import StreamRewriter
 from .tenants import Tenant
 from .tokens import IssuedToken
@@ -107,6 +115,10 @@ class Exchange:
         self._request: Request | None = None
         self._tenant: object = _UNRESOLVED
         self._tokens: dict[str | None, IssuedToken | None] = {}
+        #: Distinct names given a token, by who wrote them: the app (with the nonce), or the page's
+        #: text (only under ``unsafe_legacy_placeholders``); each is capped at max_tokens_per_response.
+        self._app_names: set[str | None] = set()
+        self._page_names: set[str | None] = set()
         self._mode = _Mode.PASS
         self._status = 0
         self._headers: HeaderList = []
@@ -314,45 +326,52 @@ class Exchange:
         headers = self._headers
         still_streaming = content_length is None and self._mode is _Mode.REWRITE
         may_carry = self._mode is _Mode.HEAD or still_streaming
-        if still_streaming and self.tenant() is None:
+        anonymous = still_streaming and self.tenant() is None
+        if anonymous:
             may_carry = False  # no tenant: no token can ever appear in this body
         if self._mode is _Mode.HEAD or still_streaming:
             mark_body_changed(headers, None)
         elif self._rewriter is not None and self._rewriter.replacements:
             mark_body_changed(headers, content_length)
         delivery = self._config.header
+        wanted = False
         if delivery is not None:
             try:
-                wanted = delivery.when(self.request, self._status, Headers(headers))
+                wanted = bool(delivery.when(self.request, self._status, Headers(headers)))
             except Exception as error:
                 raise TokenIssueError("the header predicate raised") from error
             issued = self.token(delivery.resource) if wanted else None
             if issued is not None:
                 set_header(headers, delivery.name, issued.token)
-        if may_carry or self.minted:
+        # A page with a slot for a token (the app drew the nonce, or the header was wanted) is personal
+        # whoever asked: an anonymous visitor's copy must not be cached for the next tenant either.
+        if may_carry or self.minted or wanted or self.context.drawn:
             mark_carries_token(headers, self._config.vary)
+        elif anonymous:
+            add_vary(headers, self._config.vary)  # its body still depends on who asks
         self._head_sent = True
         return Head(self._status, headers)
 
-    def _trusted_resource(self, name: str | None) -> object:
-        """The resource an app placeholder names, or _UNTRUSTED for text the app did not write for
-        this request (it stays exactly as it was). ``name`` is ``resource:NONCE`` or ``NONCE``."""
+    def _trusted_resource(self, name: str | None) -> tuple[object, set[str | None]]:
+        """The resource a placeholder names and the set its name counts in against the cap, or
+        _UNTRUSTED for text the app did not write for this request (it stays exactly as it was).
+        ``name`` is ``resource:NONCE`` or ``NONCE`` for the app's own."""
         if name is not None:
             head, colon, tail = name.rpartition(":")
             if self.context.matches(tail):
-                return head if colon else None
+                return (head if colon else None), self._app_names
         if self._config.unsafe_legacy_placeholders:
-            return name
+            return name, self._page_names
         self._warnings.warn(
             "untrusted",
             "embed_middleware left a placeholder without this request's nonce as written (user content, "
             "or a hand-written placeholder: write yours with embed_token()/embed_placeholder())",
         )
-        return _UNTRUSTED
+        return _UNTRUSTED, self._page_names
 
     def _replacement(self, name: str | None) -> bytes | None:
         """What a placeholder becomes; called by the rewriter only when it finds one."""
-        found = self._trusted_resource(name)
+        found, counted = self._trusted_resource(name)
         if found is _UNTRUSTED:
             return None
         resource = found if isinstance(found, str) else None
@@ -368,14 +387,17 @@ class Exchange:
                 " (an unscoped token needs TokenIssuer(allow_unscoped=True))" if resource is None else "",
             )
             return None
-        if resource not in self._tokens and len(self._tokens) >= config.max_tokens_per_response:
-            self._warnings.warn(
-                "cap",
-                "embed_middleware left placeholders as written beyond max_tokens_per_response=%d "
-                "distinct tokens in one response",
-                config.max_tokens_per_response,
-            )
-            return None
+        # The app's own names and (legacy) page text are capped apart: text cannot use up the app's share.
+        if resource not in counted:
+            if len(counted) >= config.max_tokens_per_response:
+                self._warnings.warn(
+                    "cap",
+                    "embed_middleware left placeholders as written beyond max_tokens_per_response=%d "
+                    "distinct tokens in one response",
+                    config.max_tokens_per_response,
+                )
+                return None
+            counted.add(resource)
         try:
             issued = self.token(resource)
             if issued is None and self.tenant() is None:

@@ -60,15 +60,19 @@ def nonce_of(holder: Mapping[str, Any]) -> str:
     return nonce
 
 
-def own_chunks(chunks: Iterable[bytes], nonce: str) -> list[bytes]:
-    """``chunks`` with the nonce added to every placeholder, each boundary kept beside the same text."""
+def own_chunks(chunks: Iterable[bytes], nonce: str | Mapping[str, Any]) -> list[bytes]:
+    """``chunks`` with the nonce added to every placeholder, each boundary kept beside the same text.
+
+    ``nonce`` may be the request's environ or scope instead: its nonce is then drawn only if the body
+    has a placeholder, as an app's helper draws it only when the template writes one."""
     parts = list(chunks)
     joined = b"".join(parts)
     inserts: list[tuple[int, int]] = []  # (position in the old body, bytes inserted there)
 
     def add(match: re.Match[bytes]) -> bytes:
         closer = match.group("closer")
-        extra = (b"%3A" if closer.startswith(b"%") else b":") + nonce.encode()
+        value = nonce if isinstance(nonce, str) else nonce_of(nonce)
+        extra = (b"%3A" if closer.startswith(b"%") else b":") + value.encode()
         inserts.append((match.start("closer"), len(extra)))
         return match.group(0)[: -len(closer)] + extra + closer
 
@@ -86,5 +90,5 @@ def own_chunks(chunks: Iterable[bytes], nonce: str) -> list[bytes]:
     return out
 
 
-def own(body: bytes, nonce: str) -> bytes:
+def own(body: bytes, nonce: str | Mapping[str, Any]) -> bytes:
     return own_chunks([body], nonce)[0]

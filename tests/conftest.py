@@ -55,7 +55,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         lines.append(
             f"isolation under load, {name}: {run['requests']} requests, {run['tenants']} tenants, "
             f"{run['connections']} connections, {run['tokens_checked']} tokens checked, "
-            f"leaks/requests {run['leaks']}/{run['requests']}, errors {run['errors']}"
+            f"leaks/requests {run['leaks']}/{run['requests']}, errors {run['errors']}, "
+            f"user texts checked {run.get('attacker_texts_checked', 0)}, "
+            f"tokens in them {run.get('tokens_at_attacker', 0)}"
         )
     for name, run in _fresh_figures("soak-figures.json").items():
         if isinstance(run, dict) and "growth_kib" in run:

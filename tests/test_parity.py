@@ -517,8 +517,19 @@ PASSING_THROUGH = {
 #: Cases only the parity harness plays (users' text after the app's, the nonce reported): bodies that keep
 #: the app's nonce, which differs from one request to the next. First, the passthrough cases again with
 #: the placeholder the app's own (it drew the nonce, so the body would be scanned if it were rewritable).
+def expect_personal_but_untouched(r: Result) -> None:
+    """A compressed page with the app's placeholder in it: left as it is (the middleware cannot see
+    into gzip), but it has a slot for a token, so no cache may keep it for the next visitor."""
+    assert r.body == signed(b"\x1f\x8b<JWT_TOKEN>", r)
+    carries_no_token(r)
+    no_store(r)
+
+
 PARITY_ONLY: list[tuple[Case, Callable[[Result], None]]] = [
-    (replace(case, name=f"{case.name}, the app's own placeholder", own=True), expect)
+    (
+        replace(case, name=f"{case.name}, the app's own placeholder", own=True),
+        expect_personal_but_untouched if case.name == "gzip html passes" else expect,
+    )
     for case, expect in CASES
     if case.name in PASSING_THROUGH
 ] + [

@@ -8,7 +8,7 @@ from typing import Any
 from wsgiref.validate import validator
 
 import jwt
-from app_placeholders import TEST_RESOURCES, nonce_of, own_chunks
+from app_placeholders import TEST_RESOURCES, own_chunks
 from werkzeug.middleware.lint import LintMiddleware
 from werkzeug.test import EnvironBuilder
 
@@ -66,7 +66,7 @@ def page_app(
         if tenant is not None:
             environ["embed.tenant"] = tenant
         # The page's placeholders are the app's own: they carry this request's nonce.
-        signed = own_chunks(parts, nonce_of(environ)) if own else parts
+        signed = own_chunks(parts, environ) if own else parts
         response_headers = [("Content-Type", content_type), *headers]
         declare = content_length if content_length is not None else len(signed) == 1
         if declare:
