@@ -514,6 +514,8 @@ PASSING_THROUGH = {
     "text/plain passes by default",
     "206 passes",
 }
+
+
 #: Cases only the parity harness plays (users' text after the app's, the nonce reported): bodies that keep
 #: the app's nonce, which differs from one request to the next. First, the passthrough cases again with
 #: the placeholder the app's own (it drew the nonce, so the body would be scanned if it were rewritable).
