@@ -338,7 +338,7 @@ def coerce_keys(
             )
         if isinstance(source, TenantKeys):
             return source
-        return as_key_set(source)
+        return source if isinstance(source, KeySet) else as_key_set(listed or (source,))
     if algorithm is not None and algorithm not in ALGORITHMS:
         raise ConfigurationError(_unsupported(algorithm))
     if source is None:
