@@ -21,6 +21,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from parity import http_scope
 from test_verifying_middleware import KINDS, asgi_app, bearer, serve
 from uvicorn_thread import uvicorn_in_thread
 from werkzeug.test import EnvironBuilder
@@ -439,21 +440,10 @@ def test_skipping_the_scope_check_takes_a_loud_option_and_still_pins(kind: str) 
 
 
 def ws_scope(path: str, headers: list[tuple[str, str]]) -> dict[str, Any]:
-    raw_path, _, query = path.partition("?")
-    return {
-        "type": "websocket",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "scheme": "ws",
-        "path": raw_path,
-        "raw_path": raw_path.encode(),
-        "root_path": "",
-        "query_string": query.encode(),
-        "headers": [(b"host", b"testserver"), *((k.lower().encode(), v.encode()) for k, v in headers)],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-        "subprotocols": [],
-    }
+    """The HTTP scope's fields, as a WebSocket handshake carries them (no method, a ws scheme)."""
+    scope = {**http_scope(path, headers=headers), "type": "websocket", "scheme": "ws", "subprotocols": []}
+    del scope["method"]
+    return scope
 
 
 def websocket(
