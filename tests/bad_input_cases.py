@@ -236,7 +236,7 @@ def when_raises(request: Request, status: int, headers: Any) -> bool:
 
 def other_tenant_keys() -> dict[str, Any]:
     keys = TenantKeys({"acme": SigningKey(KEY, kid="acme-1")})
-    return {"issuer": TokenIssuer(keys, claims=lambda t, r, q: {} if ok(q) else {"sub": "globex"})}
+    return {"issuer": TokenIssuer(keys, claims=lambda t, r, q: {} if ok(q) else {"tid": "globex"})}
 
 
 def sub(lookup: Any = TENANTS) -> Options:
