@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import jwt
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
@@ -30,6 +29,7 @@ from .keys import ALGORITHMS, DEFAULT_KEY_ENV, MIN_HMAC_KEY_BYTES, KeySet, Signi
 from .tenants import Tenant
 from .tokens import DEFAULT_TTL, RESERVED_CLAIMS, TokenIssuer, default_claims
 from .verify import TokenRejected, Verifier
+from .verify_claims import unverified
 
 PROG = "python -m embed_middleware"
 #: The examples are not part of the installed package (see pyproject's packages), only of a clone.
@@ -41,6 +41,11 @@ DEMO_MISSING = (
 _PUBLISHABLE = ", ".join(name for name in ALGORITHMS if name not in MIN_HMAC_KEY_BYTES)
 #: inspect's options that mean something only when the token is verified.
 _VERIFY_ONLY = ("key_file", "key_env", "jwks", "algorithm", "kid", "resource", "audience", "issuer", "leeway")
+#: A bearer token in argv is readable by every local user (ps) and kept in shell history.
+ARGV_TOKEN_WARNING = (
+    "warning: a token on the command line is a live credential in your shell history and in every ps "
+    f'listing; pipe it instead: echo "$TOKEN" | {PROG} inspect -'
+)
 _UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
 #: (claim, line when the instant is past, line when it is still ahead)
 _INSTANTS = (
@@ -84,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     mint = commands.add_parser("mint", help="print a fresh token for a tenant", description=_mint.__doc__)
-    mint.add_argument("--tenant", required=True, metavar="ID", help="the tenant id (the sub claim)")
+    mint.add_argument("--tenant", required=True, metavar="ID", help="the tenant id (the sub and tid claims)")
     mint.add_argument("--resource", metavar="NAME", help="the resource claim, as <JWT_TOKEN:NAME> would set")
     mint.add_argument("--claims", metavar="JSON", help="a JSON object merged over sub and resource")
     mint.add_argument(
@@ -97,7 +102,12 @@ def _parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser(
         "inspect", help="show a token's header, claims and lifetime", description=_inspect.__doc__
     )
-    inspect.add_argument("token", metavar="TOKEN", help="the token, or - to read it from stdin")
+    inspect.add_argument(
+        "token",
+        metavar="-",
+        help="- reads the token from stdin (a token given here works, with a warning: it lands in "
+        "shell history and ps listings)",
+    )
     inspect.add_argument("--verify", action="store_true", help="check the signature, lifetime and scope")
     checks = inspect.add_argument_group("checks (with --verify)")
     checks.add_argument("--resource", metavar="R", help="require the token to grant this resource")
@@ -209,15 +219,16 @@ def _inspect(args: argparse.Namespace) -> int:
         raise ConfigurationError(
             "--algorithm and --kid describe a key file or variable; a JWKS names its own"
         )
+    if args.token != "-":
+        print(ARGV_TOKEN_WARNING, file=sys.stderr)
     token = sys.stdin.read().strip() if args.token == "-" else args.token.strip()
     if not token:
-        raise ConfigurationError("no token: pass it as TOKEN, or - and the token on stdin")
+        raise ConfigurationError("no token: pass - and the token on stdin")
     try:
-        header = jwt.get_unverified_header(token)
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError as error:
+        header, claims = unverified(token)  # any parser failure (RecursionError on old PyJWT too)
+    except TokenRejected:
         raise ConfigurationError(
-            f"not a JWT ({error}): expected three base64url parts, header.claims.signature"
+            "not a JWT: expected three base64url parts, header.claims.signature"
         ) from None
     verifier = None
     if args.verify:  # a key or setting to fix stops here, before half a report is printed
@@ -235,6 +246,8 @@ def _inspect(args: argparse.Namespace) -> int:
         verified = verifier.verify(token, args.resource)
     except TokenRejected as rejected:
         print(f"rejected: {rejected.reason}" + (f" ({rejected.detail})" if rejected.detail else ""))
+        if rejected.reason == "out_of_scope" and args.resource is None:
+            print("the token grants scopes: pass --resource NAME to check one of them")
         if rejected.reason == "unknown_key" and isinstance(header.get("kid"), str):
             print(f"the token names kid {header['kid']!r}: pass --kid with it if your key is that one")
         return 1

@@ -18,7 +18,7 @@ import hmac
 import json
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
@@ -31,7 +31,12 @@ from jwt.algorithms import Algorithm, HMACAlgorithm, get_default_algorithms
 from jwt.api_jws import PyJWS
 from jwt.exceptions import InvalidKeyError
 
+from . import tenant_binding
 from .errors import ConfigurationError
+from .tenant_binding import OPAQUE_TENANT_MEMBER, TENANT_MEMBER, bound_to
+
+if TYPE_CHECKING:
+    from .tenant_keys import TenantKeys
 
 #: Where a key is read from when none is passed.
 DEFAULT_KEY_ENV = "EMBED_SIGNING_KEY"
@@ -204,7 +209,7 @@ class KeySet:
     issuers ``KeySet(new, old)`` (new signs); 3. after the longest TTL, drop ``old`` everywhere.
     """
 
-    __slots__ = ("_by_kid", "keys")
+    __slots__ = ("_by_kid", "_secret", "_tenants", "keys")
 
     def __init__(self, active: SigningKey, *accepted: SigningKey) -> None:
         keys = (active, *accepted)
@@ -222,19 +227,29 @@ class KeySet:
             raise ConfigurationError(f"duplicate kid in key set: {kids}")
         self.keys: tuple[SigningKey, ...] = keys
         self._by_kid = {key.kid: key for key in keys}
+        #: kid -> the tenant binding a per-tenant JWKS published for it (see tenant_binding.py).
+        self._tenants: dict[str | None, str] = {}
+        self._secret: bytes | None = None
 
     @property
     def active(self) -> SigningKey:
         return self.keys[0]
 
     @classmethod
-    def from_jwks(cls, document: Mapping[str, Any] | str) -> KeySet:
+    def from_jwks(
+        cls, document: Mapping[str, Any] | str, *, tenant_secret: str | bytes | None = None
+    ) -> KeySet:
         """A verifier's key set from a JWKS document (a dict or its JSON text).
 
         Each key's ``alg`` says what it verifies; without one, EC P-256 means ES256 and OKP means
         EdDSA, while an RSA key (RS256 or PS256?) is skipped rather than guessed. Secret (``oct``)
         keys are skipped: a published secret is no secret.
+
+        A key published with a tenant binding (``tid``, or ``tid_hmac`` when the publisher passed
+        ``tenant_secret=``) verifies only tokens of that tenant. An opaque binding needs the same
+        ``tenant_secret`` here: without it the binding could not be enforced, so that is an error.
         """
+        secret = tenant_binding.tenant_secret(tenant_secret)
         try:
             data = json.loads(document) if isinstance(document, str) else document
             entries = data["keys"]
@@ -242,14 +257,33 @@ class KeySet:
                 raise TypeError("'keys' is not a list")
         except (ValueError, TypeError, KeyError) as error:
             raise ConfigurationError(f"not a usable JWKS document: {error}") from None
-        keys = [
-            SigningKey(entry, algorithm=algorithm)
+        usable = [
+            (SigningKey(entry, algorithm=algorithm), entry)
             for entry in entries
             if isinstance(entry, Mapping) and (algorithm := _jwk_algorithm(entry)) is not None
         ]
-        if not keys:
+        if not usable:
             raise ConfigurationError("the JWKS document has no key for RS256, PS256, ES256 or EdDSA")
-        return cls(*keys)
+        keys = cls(*(key for key, _ in usable))
+        keys._secret = secret
+        for key, entry in usable:
+            if OPAQUE_TENANT_MEMBER in entry and secret is None:
+                raise ConfigurationError(
+                    f"key {key.kid!r} is bound to a tenant by {OPAQUE_TENANT_MEMBER!r}: pass the publisher's "
+                    "tenant_secret= to from_jwks, or the binding could not be enforced"
+                )
+            member = OPAQUE_TENANT_MEMBER if secret is not None else TENANT_MEMBER
+            binding = entry.get(member)
+            if member in entry and not (isinstance(binding, str) and binding):
+                raise ConfigurationError(f"key {key.kid!r}: {member!r} must be a non-empty string")
+            if isinstance(binding, str):
+                keys._tenants[key.kid] = binding
+        return keys
+
+    def admits(self, key: SigningKey, tenant_id: object) -> bool:
+        """False when ``key`` was published bound to a tenant other than ``tenant_id``."""
+        binding = self._tenants.get(key.kid)
+        return binding is None or bound_to(binding, tenant_id, self._secret)
 
     def find(self, kid: str | None) -> SigningKey | None:
         """The key a token's ``kid`` names; a token without one matches only a single-key set."""
@@ -274,7 +308,66 @@ def as_key_set(keys: SigningKey | KeySet | Iterable[SigningKey]) -> KeySet:
         return keys
     if isinstance(keys, SigningKey):
         return KeySet(keys)
+    if isinstance(keys, str | bytes) or not isinstance(keys, Iterable) or not (keys := tuple(keys)):
+        raise ConfigurationError("keys must be a SigningKey, a KeySet, or a non-empty list of SigningKey")
     return KeySet(*keys)
+
+
+def coerce_keys(
+    source: KeyMaterial | SigningKey | KeySet | TenantKeys | None,
+    *,
+    algorithm: str | None = None,
+    kid: str | None = None,
+    key_env: str = DEFAULT_KEY_ENV,
+) -> KeySet | TenantKeys:
+    """What the issuer and the verifier both accept as keys, turned into a KeySet (or TenantKeys).
+
+    One function for both sides, so a key that signs also verifies: a secret (str or bytes), a PEM,
+    a ``Path`` to either, a JWK dict (its ``alg`` is used; ``oct`` is a secret), a ``cryptography``
+    key object, a SigningKey, a list of them, a KeySet or TenantKeys; None reads ``key_env``.
+    ``algorithm`` (HS256 unless the JWK names one) and ``kid`` describe raw material only.
+    """
+    from .tenant_keys import TenantKeys  # tenant_keys builds on this module
+
+    listed = source if isinstance(source, list | tuple) else ()
+    key_list = bool(listed) and all(isinstance(key, SigningKey) for key in listed)
+    if isinstance(source, SigningKey | KeySet | TenantKeys) or key_list:
+        if algorithm is not None or kid is not None:
+            raise ConfigurationError(
+                "algorithm= and kid= describe raw key material; a SigningKey carries its own"
+            )
+        if isinstance(source, TenantKeys):
+            return source
+        return source if isinstance(source, KeySet) else as_key_set(listed or (source,))
+    if algorithm is not None and algorithm not in ALGORITHMS:
+        raise ConfigurationError(_unsupported(algorithm))
+    if source is None:
+        return KeySet(SigningKey.from_env(key_env, algorithm=algorithm or "HS256", kid=kid))
+    if isinstance(source, Mapping):
+        if source.get("kty") == "oct":  # a JWK holding a shared secret
+            algorithm = algorithm or str(source.get("alg") or "HS256")
+            kid = kid if kid is not None else source.get("kid")
+            source = _base64url(source.get("k"))
+        else:
+            algorithm = algorithm or _jwk_algorithm(source)
+            if algorithm is None:
+                raise ConfigurationError("this JWK names no usable alg; pass algorithm='RS256', 'ES256', ...")
+    return KeySet(SigningKey(source, algorithm=algorithm or "HS256", kid=kid))
+
+
+def _signing_key_list(source: object) -> bool:
+    return (
+        isinstance(source, list | tuple) and bool(source) and all(isinstance(k, SigningKey) for k in source)
+    )
+
+
+def _base64url(value: object) -> bytes:
+    try:
+        if not isinstance(value, str):
+            raise TypeError
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (TypeError, ValueError):
+        raise ConfigurationError("an oct JWK needs its secret as base64url in 'k'") from None
 
 
 def _jwk_algorithm(jwk: Mapping[str, Any]) -> str | None:

@@ -26,8 +26,9 @@ from werkzeug.wrappers import Request
 
 from .claim_checks import names_setting
 from .errors import ConfigurationError, TokenIssueError
-from .keys import DEFAULT_KEY_ENV, MIN_HMAC_KEY_BYTES, KeyMaterial, KeySet, SigningKey
+from .keys import DEFAULT_KEY_ENV, MIN_HMAC_KEY_BYTES, KeyMaterial, KeySet, SigningKey, coerce_keys
 from .profiles import Profile
+from .tenant_binding import TENANT_CLAIM
 from .tenant_keys import TenantKeys
 from .tenants import Tenant
 
@@ -186,6 +187,7 @@ class TokenIssuer:
         if type(derived) is not dict and not isinstance(derived, Mapping):  # the type check first: hot path
             raise TypeError(f"the claims hook must return a dict, not {type(derived).__name__}")
         merged = _merge_locked(derived, tenant.claims) if tenant.claims else dict(derived)
+        _pin_tenant(merged, TENANT_CLAIM, tenant.id)  # what revocation and per-tenant keys key on
         now = int(self._clock())
         merged["iat"] = now
         merged["exp"] = now + self.ttl
@@ -260,35 +262,19 @@ def _signing_keys(
     kid: str | None,
     key_env: str,
 ) -> KeySet | TenantKeys:
-    if isinstance(source, SigningKey | KeySet | TenantKeys):
-        if algorithm is not None or kid is not None:
-            raise ConfigurationError(
-                "algorithm= and kid= describe raw key material; a SigningKey carries its own"
-            )
-        if isinstance(source, TenantKeys):
-            return source
-        keys = KeySet(source) if isinstance(source, SigningKey) else source
-        if not keys.active.can_sign:
-            raise ConfigurationError(
-                "the active key is a public key; the issuer needs the private key to sign"
-            )
-        return keys
-    algorithm = "HS256" if algorithm is None else algorithm
-    if source is None:
-        return KeySet(SigningKey.from_env(key_env, algorithm=algorithm, kid=kid))
-    key = SigningKey(source, algorithm=algorithm, kid=kid)
-    if not key.can_sign:
-        raise ConfigurationError("this is a public key; the issuer needs the private key to sign")
-    return KeySet(key)
+    keys = coerce_keys(source, algorithm=algorithm, kid=kid, key_env=key_env)  # shared with Verifier
+    if isinstance(keys, KeySet) and not keys.active.can_sign:
+        raise ConfigurationError("the active key is a public key; the issuer needs the private key to sign")
+    return keys
 
 
 def _pin_tenant(claims: dict[str, Any], claim: str, tenant_id: str) -> None:
-    """With per-tenant keys, a verifier picks the key by this claim: it must name the signing tenant."""
+    """Verifiers pick per-tenant keys and revocations by this claim: it must name the token's tenant."""
     named = claims.setdefault(claim, tenant_id)
     if named != tenant_id:
         raise TokenIssueError(
             f"claim {claim!r} names {named!r} but the token is signed for tenant {tenant_id!r}; "
-            "per-tenant keys need the token to name its own tenant"
+            "verifiers key revocation and per-tenant keys on it, so it must name the token's own tenant"
         )
 
 

@@ -5,7 +5,11 @@ with the same keys, or the public half of them::
 
     verifier = Verifier(KeySet.from_jwks(jwks_json), audience="charts", leeway=30)
     verified = verifier.verify(token, resource="top_airlines")   # raises TokenRejected
-    verified.claims, verified.locked_params("top_airlines")
+    verified.claims, verified.tenant_id, verified.locked
+
+Every check runs whatever the configuration left out: a token that grants scopes is refused when no
+resource is named (``unsafe_skip_scope_check=True`` is the only way round that), the parameters it
+pins are pinned whatever resource is asked for, and an unknown tenant looks like a bad signature.
 
 Every rejection carries a machine-readable ``reason`` and the HTTP status to answer with, so a page
 knows whether to fetch a fresh token (401) or give up (403). PyJWT does the decoding and checking;
@@ -21,30 +25,29 @@ from typing import Any
 import jwt
 
 from .errors import ConfigurationError
-from .keys import ALGORITHMS, KeySet, SigningKey, as_key_set
+from .keys import ALGORITHMS, KeyMaterial, KeySet, SigningKey, coerce_keys
 from .revocation import RevocationStore
+from .tenant_binding import is_tenant_id
 from .tenant_keys import DEFAULT_TENANT_CLAIM, TenantKeys
+from .verify_claims import REASONS, TokenRejected, default_locked_params, default_scopes, unverified
 
-#: Each reason a token is refused, and the status that says what the client should do:
-#: 401 = get a fresh token and retry, 403 = this token will never do, 503 = try again later.
-REASONS: Mapping[str, int] = {
-    "missing_token": 401,
-    "malformed": 401,
-    "unknown_key": 401,
-    "unknown_tenant": 401,
-    "algorithm_not_allowed": 401,
-    "invalid_signature": 401,
-    "expired": 401,
-    "not_yet_valid": 401,
-    "missing_claim": 401,
-    "invalid_audience": 401,
-    "invalid_issuer": 401,
-    "revoked": 401,
-    "out_of_scope": 403,
-    "revocation_unavailable": 503,
-}
+__all__ = [
+    "MAX_LEEWAY",
+    "MAX_TOKEN_LENGTH",
+    "REASONS",
+    "TokenRejected",
+    "VerifiedToken",
+    "Verifier",
+    "default_locked_params",
+    "default_scopes",
+    "verify",
+]
+
 #: Five minutes of clock skew is already generous; more would stretch every token's life.
 MAX_LEEWAY = 300
+#: Longer than any token we mint (a Tinybird token of a few dozen pipes), shorter than a server's
+#: header limit: longer input is refused before any parser sees it.
+MAX_TOKEN_LENGTH = 8192
 
 # Most specific first: InvalidSignatureError is a DecodeError, ExpiredSignatureError an InvalidTokenError.
 _PYJWT_REASONS: tuple[tuple[type[Exception], str], ...] = (
@@ -57,58 +60,6 @@ _PYJWT_REASONS: tuple[tuple[type[Exception], str], ...] = (
     (jwt.InvalidAlgorithmError, "algorithm_not_allowed"),
     (jwt.InvalidIssuedAtError, "malformed"),  # a non-numeric iat (a future one is "immature")
 )
-
-
-class TokenRejected(Exception):
-    """A token that must not be honoured; ``reason`` is one of :data:`REASONS`. Never holds the token."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.status = REASONS[reason]
-        self.detail = detail
-
-
-def default_scopes(claims: Mapping[str, Any]) -> frozenset[str] | None:
-    """The resources a token grants, from the shapes our profiles mint; None when it names none.
-
-    ``resource: "name"`` (default claims), ``scopes: [{"resource": "name", ...}]`` (Tinybird) or
-    ``scopes: ["name"]``, and ``scope: "a b"`` (OAuth's space-separated form).
-    """
-    found: set[str] = set()
-    named = False
-    if "resource" in claims:
-        named = True
-        if isinstance(claims["resource"], str):
-            found.add(claims["resource"])
-    if "scopes" in claims:
-        named = True
-        for scope in claims["scopes"] if isinstance(claims["scopes"], list) else ():
-            resource = scope.get("resource") if isinstance(scope, Mapping) else scope
-            if isinstance(resource, str):
-                found.add(resource)
-    if isinstance(claims.get("scope"), str):
-        named = True
-        found.update(claims["scope"].split())
-    return frozenset(found) if named else None
-
-
-def default_locked_params(claims: Mapping[str, Any], resource: str | None) -> dict[str, Any]:
-    """Parameters the token pins: ``params`` (Metabase, generic), ``env`` (Chartio), ``fixed_params``
-    (top level or in the Tinybird scope for ``resource``). Later sources win."""
-    locked: dict[str, Any] = {}
-    for name in ("params", "env", "fixed_params"):
-        if isinstance(claims.get(name), Mapping):
-            locked.update(claims[name])
-    scopes = claims.get("scopes")
-    for scope in scopes if isinstance(scopes, list) else ():
-        if (
-            isinstance(scope, Mapping)
-            and scope.get("resource") == resource
-            and isinstance(scope.get("fixed_params"), Mapping)
-        ):
-            locked.update(scope["fixed_params"])
-    return locked
 
 
 @dataclass(frozen=True)
@@ -130,9 +81,16 @@ class VerifiedToken:
 
 @dataclass(frozen=True)
 class Verifier:
-    """Checks tokens against a key set (or per-tenant keys), built once and shared by every request."""
+    """Checks tokens against keys, built once and shared by every request.
 
-    keys: SigningKey | KeySet | TenantKeys
+    ``keys`` is anything :class:`~embed_middleware.TokenIssuer` signs with (a secret, a PEM, a
+    ``Path``, a JWK, a key object, a SigningKey, a KeySet, TenantKeys), read by the same function.
+    """
+
+    keys: KeyMaterial | SigningKey | KeySet | TenantKeys
+    #: For raw key material only, as TokenIssuer's: its algorithm (HS256 unless a JWK names one) and kid.
+    algorithm: str | None = None
+    kid: str | None = None
     #: Allowed algorithms; a token must also use its key's own algorithm (no alg confusion).
     algorithms: Collection[str] | None = None
     audience: str | Sequence[str] | None = None
@@ -142,26 +100,29 @@ class Verifier:
     require: Sequence[str] = ("exp", "iat")
     #: Rejects tokens its tenant revoked (iat before the tenant's cut-off).
     revocations: RevocationStore | None = None
-    #: The claim naming the tenant, for revocation (TenantKeys bring their own).
+    #: The claim naming the tenant, for revocation and key binding (TenantKeys bring their own).
     tenant_claim: str = DEFAULT_TENANT_CLAIM
     #: Accept a token that names no resource at all for any requested resource (off: fail closed).
     allow_unscoped: bool = False
+    #: Accept a token that grants scopes when no resource is named. Off: such a token is refused,
+    #: since nothing says it may read what it asks for. Turn on only when no path maps to a resource.
+    unsafe_skip_scope_check: bool = False
+    #: Longer tokens are refused (malformed) before anything decodes them.
+    max_token_length: int = MAX_TOKEN_LENGTH
     scopes_of: Callable[[Mapping[str, Any]], frozenset[str] | None] = default_scopes
     locked_params_of: Callable[[Mapping[str, Any], str | None], Mapping[str, Any]] = default_locked_params
 
     def __post_init__(self) -> None:
-        if not isinstance(self.keys, TenantKeys):
-            object.__setattr__(self, "keys", as_key_set(self.keys))
-        else:
-            object.__setattr__(self, "tenant_claim", self.keys.tenant_claim)
-        if self.algorithms is not None:
-            unknown = set(self.algorithms) - set(ALGORITHMS)
-            if unknown or isinstance(self.algorithms, str):
-                raise ConfigurationError(f"algorithms must be a list drawn from {', '.join(ALGORITHMS)}")
-        if not 0 <= self.leeway <= MAX_LEEWAY:
-            raise ConfigurationError(
-                f"leeway must be between 0 and {MAX_LEEWAY} seconds, not {self.leeway!r}"
-            )
+        keys = coerce_keys(self.keys, algorithm=self.algorithm, kid=self.kid)
+        object.__setattr__(self, "keys", keys)
+        if isinstance(keys, TenantKeys):
+            if self.tenant_claim not in (DEFAULT_TENANT_CLAIM, keys.tenant_claim):
+                raise ConfigurationError(
+                    f"tenant_claim={self.tenant_claim!r} but the TenantKeys read {keys.tenant_claim!r}: "
+                    "set it on TenantKeys only"
+                )
+            object.__setattr__(self, "tenant_claim", keys.tenant_claim)
+        _check_settings(self)
 
     def verify(self, token: str | None, resource: str | None = None) -> VerifiedToken:
         """Every check, revocation included (which may do I/O: see ``revocations.blocking``)."""
@@ -173,17 +134,16 @@ class Verifier:
         """The checks that need no I/O: key, algorithm, signature, lifetime, audience, scope."""
         if not token:
             raise TokenRejected("missing_token")
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:  # not a JWT, or a header PyJWT refuses (bad kid type, unknown crit)
-            raise TokenRejected("malformed", "not a JWT") from None
+        if not isinstance(token, str) or len(token) > self.max_token_length:
+            raise TokenRejected("malformed", "not a token of a usable length")
+        header, unchecked = unverified(token)
         if "crit" in header:  # RFC 7515 4.1.11: we understand no extension, so none may be critical
             raise TokenRejected("malformed", "unsupported critical header")
-        key = self._key_for(token, header)
-        if header.get("alg") != key.algorithm or (
-            self.algorithms is not None and key.algorithm not in self.algorithms
-        ):
-            raise TokenRejected("algorithm_not_allowed", f"{header.get('alg')!r} is not accepted")
+        alg = header.get("alg")
+        if self.algorithms is not None and alg not in self.algorithms:
+            raise TokenRejected("algorithm_not_allowed", f"{alg!r} is not accepted")
+        tenant_id = self._tenant_of(unchecked)
+        key, key_set = self._key_for(header, tenant_id)
         try:
             claims = jwt.decode(
                 token,
@@ -194,15 +154,19 @@ class Verifier:
                 leeway=self.leeway,
                 options={"require": list(self.require)},
             )
-        except jwt.PyJWTError as error:
-            raise TokenRejected(_reason_of(error, token), str(error)) from None
+        except Exception as error:  # PyJWT's errors by kind; anything else a parser raised is malformed
+            raise TokenRejected(
+                _reason_of(error), str(error) if isinstance(error, jwt.PyJWTError) else ""
+            ) from None
+        if not key_set.admits(key, claims.get(self.tenant_claim)):
+            # A per-tenant JWKS key used for another tenant's token: not that tenant's signature.
+            raise TokenRejected("invalid_signature", "the key is bound to another tenant")
         self._check_scope(claims, resource)
-        tenant_id = claims.get(self.tenant_claim)
         return VerifiedToken(
             claims=claims,
             header=header,
             key=key,
-            tenant_id=tenant_id if isinstance(tenant_id, str) else None,
+            tenant_id=tenant_id,
             resource=resource,
             locked=dict(self.locked_params_of(claims, resource)),
         )
@@ -222,57 +186,122 @@ class Verifier:
         if cutoff is not None and issued_at < cutoff:
             raise TokenRejected("revoked", "issued before the tenant's revocation cut-off")
 
-    def _key_for(self, token: str, header: Mapping[str, Any]) -> SigningKey:
+    def _tenant_of(self, claims: Mapping[str, Any]) -> str | None:
+        """The tenant the token claims, checked to be a possible tenant id before anything looks it up."""
+        tenant_id = claims.get(self.tenant_claim)
+        if tenant_id is None:
+            return None
+        if not is_tenant_id(tenant_id):
+            raise TokenRejected("malformed", f"the {self.tenant_claim!r} claim is not a tenant id")
+        assert isinstance(tenant_id, str)
+        return tenant_id
+
+    def _key_for(self, header: Mapping[str, Any], tenant_id: str | None) -> tuple[SigningKey, KeySet]:
         keys = self.keys
+        per_tenant = isinstance(keys, TenantKeys)
         if isinstance(keys, TenantKeys):
+            if tenant_id is None:
+                raise TokenRejected("missing_claim", f"no {keys.tenant_claim!r} claim to pick the key by")
             try:
-                unverified = jwt.decode(token, options={"verify_signature": False})
-            except jwt.DecodeError:
-                raise TokenRejected("malformed", "unreadable claims") from None
-            try:
-                found = keys.for_claims(unverified)
+                found = keys.for_tenant(tenant_id)
             except Exception:  # the lookup saw an attacker's value: its failure refuses, never crashes
                 found = None
+            # An unknown tenant, like every answer below that depends on its keys, reads exactly as a
+            # bad signature: an anonymous client must not learn which tenants exist.
             if found is None:
-                raise TokenRejected("unknown_tenant", f"no keys for the token's {keys.tenant_claim!r}")
+                raise TokenRejected("invalid_signature")
             keys = found
         assert isinstance(keys, KeySet)
         kid = header.get("kid")
         key = keys.find(kid if isinstance(kid, str) else None)
         if key is None:
-            raise TokenRejected("unknown_key", "no key with the token's kid")
-        return key
+            raise TokenRejected(
+                "invalid_signature" if per_tenant else "unknown_key", "no key with the token's kid"
+            )
+        if header.get("alg") != key.algorithm:
+            raise TokenRejected(
+                "invalid_signature" if per_tenant else "algorithm_not_allowed",
+                f"{header.get('alg')!r} is not the key's algorithm",
+            )
+        return key, keys
 
     def _check_scope(self, claims: Mapping[str, Any], resource: str | None) -> None:
-        if resource is None:
-            return
         granted = self.scopes_of(claims)
+        if resource is None:
+            if granted is not None and not self.unsafe_skip_scope_check:
+                raise TokenRejected(
+                    "out_of_scope", "the token grants scopes and the request names no resource"
+                )
+            return
         if granted is None and self.allow_unscoped:
             return
         if granted is None or resource not in granted:
             raise TokenRejected("out_of_scope", f"the token does not grant {resource!r}")
 
 
-def verify(
-    token: str | None, keys: SigningKey | KeySet | TenantKeys, *, resource: str | None = None, **options: Any
-) -> VerifiedToken:
-    """One-off check: ``Verifier(keys, **options).verify(token, resource)``. Raises TokenRejected."""
+def verify(token: str | None, keys: Any, *, resource: str | None = None, **options: Any) -> VerifiedToken:
+    """One-off check: ``Verifier(keys, **options).verify(token, resource)``. Raises TokenRejected.
+
+    ``keys`` is whatever TokenIssuer takes (``verify(token, secret)`` checks what ``TokenIssuer(secret)``
+    minted); build one Verifier instead when checking many tokens, since keys are parsed each call here.
+    """
     return Verifier(keys, **options).verify(token, resource)
 
 
-def _reason_of(error: Exception, token: str) -> str:
+def _reason_of(error: Exception) -> str:
     for kind, reason in _PYJWT_REASONS:
         if isinstance(error, kind):
-            if reason == "invalid_signature" and not _readable(token):
-                # Older PyJWT checks the signature before reading the payload: say what is wrong.
-                return "malformed"
             return reason
     return "malformed"
 
 
-def _readable(token: str) -> bool:
-    try:
-        jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return False
-    return True
+def _check_settings(verifier: Verifier) -> None:
+    """Every setting checked at construction: a ConfigurationError that says what to fix, never a
+    TypeError at the first request, and never a ``str`` where a list is meant ("exp" is not e, x, p)."""
+    algorithms = verifier.algorithms
+    if algorithms is not None and (
+        isinstance(algorithms, str | bytes)
+        or not isinstance(algorithms, Collection)
+        or not set(algorithms) <= set(ALGORITHMS)
+    ):
+        raise ConfigurationError(f"algorithms must be a list drawn from {', '.join(ALGORITHMS)}")
+    require = verifier.require
+    if (
+        isinstance(require, str | bytes)
+        or not isinstance(require, Sequence)
+        or not all(isinstance(name, str) and name for name in require)
+    ):
+        raise ConfigurationError(
+            f"require must be a list of claim names, e.g. ['exp', 'iat'], not {require!r}"
+        )
+    audience = verifier.audience
+    if (
+        audience is not None
+        and not isinstance(audience, str)
+        and not (
+            isinstance(audience, Sequence)
+            and not isinstance(audience, bytes)
+            and all(isinstance(a, str) for a in audience)
+        )
+    ):
+        raise ConfigurationError(f"audience must be a str or a list of str, not {type(audience).__name__}")
+    if verifier.issuer is not None and not isinstance(verifier.issuer, str):
+        raise ConfigurationError(f"issuer must be a str, not {type(verifier.issuer).__name__}")
+    leeway = verifier.leeway
+    if isinstance(leeway, bool) or not isinstance(leeway, int | float) or not 0 <= leeway <= MAX_LEEWAY:
+        raise ConfigurationError(f"leeway must be between 0 and {MAX_LEEWAY} seconds, not {leeway!r}")
+    length = verifier.max_token_length
+    if isinstance(length, bool) or not isinstance(length, int) or length < 256:
+        raise ConfigurationError(f"max_token_length must be an integer of at least 256, not {length!r}")
+    if not isinstance(verifier.tenant_claim, str) or not verifier.tenant_claim:
+        raise ConfigurationError(
+            f"tenant_claim must be a claim name such as 'tid', not {verifier.tenant_claim!r}"
+        )
+    for name in ("allow_unscoped", "unsafe_skip_scope_check"):
+        if not isinstance(getattr(verifier, name), bool):
+            raise ConfigurationError(f"{name} must be True or False")
+    for name in ("scopes_of", "locked_params_of"):
+        if not callable(getattr(verifier, name)):
+            raise ConfigurationError(f"{name} must be a callable")
+    if verifier.revocations is not None and not isinstance(verifier.revocations, RevocationStore):
+        raise ConfigurationError("revocations must be a RevocationStore such as MemoryRevocations()")

@@ -3,15 +3,22 @@
 Wrap the app that serves the charts (the vendor side of a self-hosted embed)::
 
     app.wsgi_app = VerifyingWSGIMiddleware(app.wsgi_app, verifier=Verifier(keys),
-                                           resource=resource_from_path("/embed/"))
-    app = VerifyingASGIMiddleware(app, verifier=Verifier(keys), protect=("/embed/", "/api/"))
+                                           resource=resource_from_path("/embed/"), protect=["/embed/"])
+    app = VerifyingASGIMiddleware(app, verifier=Verifier(keys),
+                                  resource=resource_from_path("/embed/", suffix=".json"), protect=["/embed/"])
+
+``resource=`` is required: it names the resource each request reads, which the token must grant. A
+request for which it names none (a path outside its prefix, an empty or nested segment) is refused
+when the token grants scopes. Only ``Verifier(..., unsafe_skip_scope_check=True)`` lets you leave it out.
 
 A rejected request gets a JSON ``{"error": reason}`` (401 with ``WWW-Authenticate: Bearer`` as in
 RFC 6750, 403 for a resource the token does not grant, 503 when revocations cannot be checked) and
-never reaches the app. An accepted one carries the :class:`VerifiedToken` (WSGI
-``environ["embed.verified"]``, ASGI ``scope["embed.verified"]`` and Starlette's
-``request.state.embed_verified``), and its query string is rewritten so that every parameter the
-token pins replaces whatever the URL said: the app cannot read a tenant-locked filter from the user.
+never reaches the app; a WebSocket handshake on a protected path is verified the same way and
+refused with ``websocket.close`` code 1008 (policy violation) before any accept. An accepted one
+carries the :class:`VerifiedToken` (WSGI ``environ["embed.verified"]``, ASGI ``scope["embed.verified"]``
+and Starlette's ``request.state.embed_verified``), and its query string is rewritten so that every
+parameter the token pins replaces whatever the URL said, in any letter case: the app cannot read a
+tenant-locked filter from the user.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from asgiref.sync import sync_to_async
 from werkzeug.wrappers import Request
 
 from .asgi import app_path, request_from_scope
+from .errors import ConfigurationError
 from .exchange import own_response, status_line
 from .tenant_keys import TenantKeys
 from .verify import TokenRejected, VerifiedToken, Verifier
@@ -41,7 +49,8 @@ STATE_KEY = "embed_verified"
 
 #: ``request -> token or None``.
 TokenLocation = Callable[[Request], "str | None"]
-#: ``request -> resource name or None`` (None: no scope check for this request).
+#: ``request -> resource name or None`` (None: this request names no resource; a token that grants
+#: scopes is then refused).
 ResourceOf = Callable[[Request], "str | None"]
 
 
@@ -67,14 +76,26 @@ def last_path_segment(request: Request) -> str | None:
     return segment or None
 
 
-def resource_from_path(prefix: str) -> ResourceOf:
-    """``/embed/<resource>`` (an extension such as ``.json`` is dropped) -> ``resource``."""
+def resource_from_path(prefix: str, *, suffix: str | None = None) -> ResourceOf:
+    """``/embed/<resource>`` -> ``resource``: exactly the one segment after ``prefix``.
+
+    Only ``suffix`` (say ``".json"``) is stripped, and only once at the end: ``/embed/sales.internal``
+    is resource ``sales.internal``, never ``sales``. Extra path below the segment (``/embed/sales/x``),
+    an empty segment, or a path outside ``prefix`` name no resource, and a scoped token is refused there.
+    """
+    if not isinstance(prefix, str) or not prefix.startswith("/") or not prefix.endswith("/"):
+        raise ConfigurationError(f"resource_from_path needs a prefix such as '/embed/', not {prefix!r}")
+    if suffix is not None and (not isinstance(suffix, str) or not suffix or "/" in suffix):
+        raise ConfigurationError(f"suffix must be an extension such as '.json', not {suffix!r}")
 
     def resource(request: Request) -> str | None:
-        if not request.path.startswith(prefix):
+        path = request.path
+        if not path.startswith(prefix):
             return None
-        name = request.path[len(prefix) :].split("/", 1)[0]
-        return name.rsplit(".", 1)[0] if "." in name else name or None
+        name = path[len(prefix) :]
+        if suffix is not None and name.endswith(suffix):
+            name = name[: -len(suffix)]
+        return name if name and "/" not in name else None
 
     return resource
 
@@ -83,11 +104,17 @@ def lock_query(query: str, locked: Mapping[str, Any]) -> str:
     """The query string with every pinned parameter replaced by the token's value.
 
     Parameters the token does not pin are kept exactly as sent (byte for byte), so the app parses
-    them as it always did; pinned ones are dropped wherever they appear and appended once, UTF-8.
+    them as it always did; pinned ones are dropped wherever they appear, in any letter case
+    (``Tenant_ID=`` as well as ``tenant_id=``, for apps that match names loosely), and appended once, UTF-8.
     """
     if not locked:
         return query
-    kept = [pair for pair in query.split("&") if pair and unquote_plus(pair.partition("=")[0]) not in locked]
+    names = {name.casefold() for name in locked}
+    kept = [
+        pair
+        for pair in query.split("&")
+        if pair and unquote_plus(pair.partition("=")[0]).casefold() not in names
+    ]
     pinned = [
         (name, _query_value(item))
         for name, value in locked.items()
@@ -121,7 +148,10 @@ def _rejection(error: TokenRejected) -> tuple[int, list[tuple[str, str]], bytes]
 
 
 class _Gate:
-    """What both adapters share: which paths are guarded and how a request is judged."""
+    """What both adapters share: which paths are guarded and how a request is judged.
+
+    Every setting is checked here, at start-up, with a ConfigurationError that says what to add.
+    """
 
     def __init__(
         self,
@@ -132,7 +162,29 @@ class _Gate:
         lock_params: bool,
     ) -> None:
         if not isinstance(verifier, Verifier):
-            raise TypeError("verifier must be a Verifier(keys, ...)")
+            raise ConfigurationError("verifier must be a Verifier(keys, ...)")
+        if not callable(token_location):
+            raise ConfigurationError(
+                "token_location must be a callable request -> token, e.g. bearer_or_query()"
+            )
+        if resource is None and not verifier.unsafe_skip_scope_check:
+            raise ConfigurationError(
+                "resource= is required: it names what each request reads, which the token must grant, "
+                "e.g. resource=resource_from_path('/embed/'). (Verifier(..., unsafe_skip_scope_check=True) "
+                "serves any scoped token on every protected path instead.)"
+            )
+        if resource is not None and not callable(resource):
+            raise ConfigurationError(
+                "resource must be a callable request -> name, e.g. resource_from_path('/embed/')"
+            )
+        if isinstance(protect, str | bytes) or not isinstance(protect, Sequence) or not protect:
+            raise ConfigurationError(
+                f"protect must be a list of path prefixes, e.g. ['/embed/'], not {protect!r}"
+            )
+        if not all(isinstance(prefix, str) and prefix.startswith("/") for prefix in protect):
+            raise ConfigurationError(f"protect holds path prefixes starting with '/', not {list(protect)!r}")
+        if not isinstance(lock_params, bool):
+            raise ConfigurationError("lock_params must be True or False")
         self.verifier = verifier
         self.token_location = token_location
         self.resource = resource
@@ -163,8 +215,8 @@ class _Verifying:
         /,
         *,
         verifier: Verifier,
-        token_location: TokenLocation | None = None,
         resource: ResourceOf | None = None,
+        token_location: TokenLocation | None = None,
         protect: Sequence[str] = ("/",),
         lock_params: bool = True,
     ) -> None:
@@ -199,18 +251,19 @@ class VerifyingASGIMiddleware(_Verifying):
         self._judge = sync_to_async(self._gate.judge, thread_sensitive=False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
         # The path below the app's mount point, as PATH_INFO is under WSGI: a root path must not hide it.
-        if scope["type"] != "http" or not self._gate.guards(app_path(scope)):
-            await self.app(scope, receive, send)
+        if kind not in ("http", "websocket") or not self._gate.guards(app_path(scope)):
+            await self.app(scope, receive, send)  # lifespan, and paths nobody asked to protect
             return
         request = request_from_scope(scope)
         try:
             verified = await self._judge(request) if self._gate.blocking else self._gate.judge(request)
         except TokenRejected as error:
-            status, headers, body = _rejection(error)
-            raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]  # ASGI: lowercase
-            await send({"type": "http.response.start", "status": status, "headers": raw})
-            await send({"type": "http.response.body", "body": body})
+            if kind == "websocket":
+                await _refuse_websocket(receive, send)
+            else:
+                await _refuse_http(error, send)
             return
         scope = dict(scope)
         scope[VERIFIED_KEY] = verified
@@ -223,3 +276,21 @@ class VerifyingASGIMiddleware(_Verifying):
             query = scope.get("query_string", b"").decode("latin-1")
             scope["query_string"] = lock_query(query, verified.locked).encode("latin-1")
         await self.app(scope, receive, send)
+
+
+async def _refuse_http(error: TokenRejected, send: Send) -> None:
+    status, headers, body = _rejection(error)
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]  # ASGI: lowercase
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+#: RFC 6455 7.4.1: "policy violation", the code for a refused credential.
+WS_POLICY_VIOLATION = 1008
+
+
+async def _refuse_websocket(receive: Receive, send: Send) -> None:
+    """Close before accepting: the ASGI spec has the server answer the handshake with HTTP 403."""
+    message = await receive()  # the spec's first message, websocket.connect
+    if message["type"] == "websocket.connect":
+        await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION})

@@ -271,7 +271,7 @@ def other_tenant_keys() -> dict[str, Any]:
     keys = TenantKeys({"acme": SigningKey(KEY, kid="acme-1")})
     lying = TokenIssuer(
         keys,
-        claims=lambda t, r, q: {} if ok(q) else {"sub": "globex"},
+        claims=lambda t, r, q: {} if ok(q) else {"tid": "globex"},
         resources=TEST_RESOURCES,
         allow_unscoped=True,
     )

@@ -462,7 +462,7 @@ def check(h: Harness, case: Case, served: Served) -> list[bytes]:
         assert not found, f"{where}: a token went out though no tenant may have one"
     for token in found:
         claims = jwt.decode(token, KEY, algorithms=["HS256"])
-        assert claims["sub"] == case.tenant, f"{where}: a token for {claims['sub']!r}, not {case.tenant!r}"
+        assert claims["tid"] == case.tenant, f"{where}: a token for {claims['tid']!r}, not {case.tenant!r}"
     named = [jwt.decode(t, KEY, algorithms=["HS256"]).get("resource") for t in in_body]
     assert named == due[: len(named)], f"{where}: tokens for resources {named}, due {due}"
     if found:

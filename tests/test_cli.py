@@ -6,6 +6,7 @@ Most tests call ``main([...])`` in-process; one runs ``python -m embed_middlewar
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -211,6 +212,32 @@ def test_inspect_reads_the_token_from_stdin(cli: Callable[..., Run], monkeypatch
     assert run.code == 0 and '"sub": "acme"' in run.out and "signature valid (no kid, HS256)" in run.out
 
 
+def test_a_token_in_argv_draws_a_warning_and_stdin_does_not(
+    cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = hs256({"sub": "acme", "iat": int(time.time()), "exp": int(time.time()) + 60})
+    in_argv = cli("inspect", token)
+    assert in_argv.code == 0 and "warning: a token on the command line" in in_argv.err
+    assert token not in in_argv.err, "the warning never repeats the token"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(token + "\n"))
+    piped = cli("inspect", "-")
+    assert piped.code == 0 and piped.err == ""
+
+
+def test_inspect_help_documents_stdin(cli: Callable[..., Run]) -> None:
+    run = cli("inspect", "--help")
+    assert run.code == 0 and "- reads the token from stdin" in run.out
+
+
+def test_inspect_verify_without_resource_refuses_a_scoped_token(
+    cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = cli("mint", "--tenant", "acme", "--resource", "top").out.strip()
+    monkeypatch.setattr(sys, "stdin", io.StringIO(token))
+    run = cli("inspect", "-", "--verify")
+    assert run.code == 1 and "rejected: out_of_scope" in run.out and "pass --resource NAME" in run.out
+
+
 def test_inspect_verify_accepts_a_minted_token(cli: Callable[..., Run]) -> None:
     token = cli("mint", "--tenant", "acme", "--resource", "top").out.strip()
     run = cli("inspect", token, "--verify", "--resource", "top")
@@ -254,10 +281,22 @@ def test_inspect_verify_suggests_the_tokens_algorithm_for_a_pem_key(
 
 
 @pytest.mark.parametrize("token", ["not-a-token", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.c2ln"])
-def test_inspect_a_malformed_token(cli: Callable[..., Run], token: str) -> None:
-    run = cli("inspect", token)
+def test_inspect_a_malformed_token(
+    cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(token))
+    run = cli("inspect", "-")
     assert run.code == 2 and run.out == ""
     assert run.err.startswith("embed_middleware: not a JWT")
+
+
+def test_inspect_a_deeply_nested_header_is_not_a_crash(
+    cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nested = base64.urlsafe_b64encode(b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}").rstrip(b"=")
+    monkeypatch.setattr(sys, "stdin", io.StringIO(nested.decode() + ".e30.c2ln"))
+    run = cli("inspect", "-")
+    assert run.code == 2 and run.err.startswith("embed_middleware: not a JWT")
 
 
 def test_inspect_check_options_need_verify(cli: Callable[..., Run]) -> None:

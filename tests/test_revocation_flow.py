@@ -30,6 +30,7 @@ from embed_middleware import (
     Verifier,
     VerifyingASGIMiddleware,
     VerifyingWSGIMiddleware,
+    resource_from_path,
 )
 
 KEY = SigningKey("r" * 48)
@@ -37,7 +38,11 @@ KEY = SigningKey("r" * 48)
 
 def mint(tenant: str, issued_at: float) -> str:
     issuer = TokenIssuer(KEY, clock=lambda: issued_at)
-    return issuer.issue(Tenant(tenant), None, Request(EnvironBuilder("/").get_environ())).token
+    return issuer.issue(Tenant(tenant), "chart", Request(EnvironBuilder("/").get_environ())).token
+
+
+#: /chart is resource "chart", which every token here grants.
+CHART = resource_from_path("/")
 
 
 def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -52,11 +57,13 @@ async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 def status_of(adapter: str, verifier: Verifier, token: str) -> tuple[int, bytes]:
     if adapter == "wsgi":
-        app = TestApp(VerifyingWSGIMiddleware(wsgi_app, verifier=verifier))
+        app = TestApp(VerifyingWSGIMiddleware(wsgi_app, verifier=verifier, resource=CHART))
         response = app.get("/chart", {"token": token}, expect_errors=True)
         return response.status_int, response.body
     scope = http_scope(f"/chart?token={token}")
-    messages = asyncio.run(call_asgi(VerifyingASGIMiddleware(asgi_app, verifier=verifier), scope))
+    messages = asyncio.run(
+        call_asgi(VerifyingASGIMiddleware(asgi_app, verifier=verifier, resource=CHART), scope)
+    )
     body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
     return messages[0]["status"], body
 

@@ -32,7 +32,8 @@ def decode(token: str, key: str | bytes = KEY, algorithm: str = "HS256", **optio
 
 
 def without_registered(claims: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in claims.items() if k not in {"iat", "exp", "jti"}}
+    """The claims a hook shaped: without iat, exp, jti and the tenant id the issuer always writes."""
+    return {k: v for k, v in claims.items() if k not in {"iat", "exp", "jti", "tid"}}
 
 
 # -- what a token carries ------------------------------------------------------------------------
@@ -49,8 +50,8 @@ def test_issued_token_decodes_with_plain_pyjwt() -> None:
 
 def test_bare_placeholder_token_has_no_resource_claim() -> None:
     claims = decode(TokenIssuer(KEY).issue(ACME, None, make_request()).token)
-    assert set(claims) == {"sub", "iat", "exp", "jti"}
-    assert claims["sub"] == "acme"
+    assert set(claims) == {"sub", "tid", "iat", "exp", "jti"}
+    assert claims["sub"] == claims["tid"] == "acme"
 
 
 def test_token_is_signed_with_the_key() -> None:
@@ -170,7 +171,10 @@ def test_tinybird_claims_come_out_exactly() -> None:
             }
         ],
     }
-    assert set(claims) == {"workspace_id", "name", "scopes", "iat", "exp", "jti"}, "a hook replaces sub"
+    assert set(claims) == {"workspace_id", "name", "scopes", "tid", "iat", "exp", "jti"}, (
+        "a hook replaces sub"
+    )
+    assert claims["tid"] == "acme", "the tenant id is written whatever the hook did with sub"
 
 
 def test_chartio_claims_come_out_exactly() -> None:

@@ -43,7 +43,7 @@ SECRET = "verifier-test-secret-" + "v" * 43  # 64 bytes: long enough for HS512
 OTHER_SECRET = "another-verifier-secret-" + "o" * 40
 THIRD_SECRET = "a-third-verifier-secret-" + "t" * 40
 #: Written out rather than read from REASONS, so a changed status fails here.
-UNAUTHORIZED = ["missing_token", "malformed", "unknown_key", "unknown_tenant", "algorithm_not_allowed"]
+UNAUTHORIZED = ["missing_token", "malformed", "unknown_key", "algorithm_not_allowed"]
 UNAUTHORIZED += ["invalid_signature", "expired", "not_yet_valid", "missing_claim", "invalid_audience"]
 STATUS = dict.fromkeys([*UNAUTHORIZED, "invalid_issuer", "revoked"], 401)
 STATUS |= {"out_of_scope": 403, "revocation_unavailable": 503}
@@ -101,7 +101,7 @@ def forge(header: Mapping[str, Any], claims: Mapping[str, Any], secret: bytes | 
 def fresh_claims(**extra: Any) -> dict[str, Any]:
     """Claims a token for acme's "top" carries; an ``extra`` of None drops that claim."""
     now = int(time.time())
-    claims = {"sub": "acme", "resource": "top", "iat": now, "exp": now + 600, **extra}
+    claims = {"sub": "acme", "tid": "acme", "resource": "top", "iat": now, "exp": now + 600, **extra}
     return {name: value for name, value in claims.items() if value is not None}
 
 
@@ -143,7 +143,7 @@ def signed(**extra: Any) -> str:
 
 def _tampered() -> str:
     header, _, signature = mint(HS).split(".")
-    return f"{header}.{b64(json.dumps(fresh_claims(sub='globex')).encode())}.{signature}"
+    return f"{header}.{b64(json.dumps(fresh_claims(tid='globex')).encode())}.{signature}"
 
 
 def _alg_confusion() -> tuple[Verifier, str]:
@@ -169,7 +169,8 @@ CASES: list[tuple[str, str, Case]] = [
     ("malformed", "bad-payload-base64", lambda: (Verifier(HS), f"{mint(HS).split('.')[0]}.%%%.abc")),
     ("unknown_key", "kid-not-in-set", lambda: (Verifier(K1), mint(SigningKey(SECRET, kid="k3")))),
     ("unknown_key", "no-kid-multi-key-set", lambda: (Verifier(KeySet(K1, K2)), mint(HS))),
-    ("unknown_tenant", "no-entry", lambda: (Verifier(TenantKeys({"acme": HS})), mint(HS, "globex"))),
+    # An unknown tenant reads exactly as a bad signature: no answer tells which tenants exist.
+    ("invalid_signature", "unknown-tenant", lambda: (Verifier(TenantKeys({"acme": HS})), mint(HS, "globex"))),
     ("algorithm_not_allowed", "hs256-with-rsa-public-pem", _alg_confusion),
     ("algorithm_not_allowed", "allow-list", lambda: (Verifier(HS, algorithms=["RS256", "ES256"]), mint(HS))),
     ("algorithm_not_allowed", "alg-none", lambda: (Verifier(HS), forge({"alg": "none"}, fresh_claims()))),
@@ -186,7 +187,7 @@ CASES: list[tuple[str, str, Case]] = [
     (
         "missing_claim",
         "no-tenant-to-revoke",
-        lambda: (Verifier(HS, revocations=MemoryRevocations()), signed(sub=None)),
+        lambda: (Verifier(HS, revocations=MemoryRevocations()), signed(tid=None)),
     ),
     (
         "invalid_audience",
@@ -232,7 +233,11 @@ def test_a_header_pyjwt_refuses_is_malformed_not_a_crash(header: dict[str, Any])
 def test_the_same_tokens_pass_when_nothing_is_wrong() -> None:
     verified = Verifier(HS).verify(mint(HS), "top")
     assert (verified.tenant_id, verified.resource, verified.claims["sub"]) == ("acme", "top", "acme")
-    assert Verifier(HS).verify(mint(HS)).resource is None, "no resource asked: no scope check"
+    assert Verifier(HS).verify(mint(HS, resource=None)).resource is None, (
+        "no scope, no resource: nothing to check"
+    )
+    assert refused(Verifier(HS), mint(HS), None) == ("out_of_scope", 403), "scoped, and no resource named"
+    assert Verifier(HS, unsafe_skip_scope_check=True).verify(mint(HS)).resource is None
     assert verify(mint(HS), HS, resource="top").tenant_id == "acme"
     token = jwt.encode(fresh_claims(resource=None, scope="a b"), SECRET, "HS256")
     assert Verifier(HS).verify(token, "b").claims["scope"] == "a b"
@@ -327,9 +332,9 @@ def test_per_tenant_keys_isolate_tenants_and_rotate_one() -> None:
     token_a, token_b = mint(keys, "a"), mint(keys, "b")
     assert verifier.verify(token_a, "top").tenant_id == "a"
     assert verifier.verify(token_b, "top").tenant_id == "b"
-    forged = ka.encode(json.dumps(fresh_claims(sub="b")).encode())
+    forged = ka.encode(json.dumps(fresh_claims(tid="b")).encode())
     assert refused(verifier, forged) == ("invalid_signature", 401), "a's key never verifies for b"
-    assert refused(verifier, signed(sub=None)) == ("unknown_tenant", 401)
+    assert refused(verifier, signed(tid=None)) == ("missing_claim", 401)
     keys.rotate("a", SigningKey(THIRD_SECRET))
     assert refused(verifier, token_a) == ("invalid_signature", 401)
     assert verifier.verify(token_b, "top").tenant_id == "b"
@@ -382,8 +387,10 @@ def _locked(claims: ClaimsHook, resource: str, tenant: Tenant | None = None) -> 
     """What a token minted with ``claims`` pins, read from plain claims and through the verifier."""
     token = mint(HS, tenant or "acme", resource, claims=claims)
     from_claims = default_locked_params(jwt.decode(token, SECRET, algorithms=["HS256"]), resource)
-    scoped = "scopes" in jwt.decode(token, SECRET, algorithms=["HS256"])
-    assert dict(Verifier(HS).verify(token, resource if scoped else None).locked) == from_claims
+    granted = default_scopes(jwt.decode(token, SECRET, algorithms=["HS256"]))
+    if granted is None or resource in granted:
+        assert dict(Verifier(HS).verify(token, None if granted is None else resource).locked) == from_claims
+    assert dict(Verifier(HS, unsafe_skip_scope_check=True).verify(token).locked) == from_claims
     return from_claims
 
 
@@ -391,7 +398,10 @@ def test_locked_params_from_each_profile() -> None:
     tinybird = TinybirdProfile("ws", fixed_params=lambda t, pipe, r: {"tenant": t.id, "region": ["eu", "us"]})
     assert _locked(tinybird, "pipe_a") == {"tenant": "acme", "region": ["eu", "us"]}
     token = mint(HS, resource="pipe_a", claims=tinybird)
-    assert default_locked_params(jwt.decode(token, SECRET, algorithms=["HS256"]), "pipe_b") == {}
+    pinned = {"tenant": "acme", "region": ["eu", "us"]}
+    assert default_locked_params(jwt.decode(token, SECRET, algorithms=["HS256"]), "pipe_b") == pinned, (
+        "pinned whatever pipe is asked for"
+    )
     chartio = ChartioProfile(7, dashboards={"sales": 11}, env=lambda t, r, q: {"REGION": "eu"})
     locked_tenant = Tenant("acme", claims={"env": {"ACCT_ID": "acme"}})
     assert _locked(chartio, "sales", locked_tenant) == {"REGION": "eu", "ACCT_ID": "acme"}
@@ -400,15 +410,46 @@ def test_locked_params_from_each_profile() -> None:
     assert _locked(GenericProfile(), "sales") == {}
 
 
-def test_later_sources_of_locked_params_win() -> None:
+def test_locked_params_are_the_union_of_every_source() -> None:
     claims = {
-        "params": {"a": "params", "b": "params", "c": "params", "d": "params"},
-        "env": {"b": "env", "c": "env", "d": "env"},
-        "fixed_params": {"c": "fixed", "d": "fixed"},
+        "params": {"a": "params"},
+        "env": {"b": "env"},
+        "fixed_params": {"c": "fixed", "a": "params"},
         "scopes": [
             {"resource": "p", "fixed_params": {"d": "scope"}},
-            {"resource": "q", "fixed_params": {"e": 1}},
+            {"resource": "q", "fixed_params": {"e": 1, "d": "scope"}},
         ],
     }
-    assert default_locked_params(claims, "p") == {"a": "params", "b": "env", "c": "fixed", "d": "scope"}
-    assert default_locked_params({"params": "not a mapping", "scopes": "nor a list"}, "p") == {}
+    union = {"a": "params", "b": "env", "c": "fixed", "d": "scope", "e": 1}
+    assert default_locked_params(claims, "p") == default_locked_params(claims, None) == union
+    assert default_locked_params({"scopes": "not a list"}, "p") == {}
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {
+            "scopes": [
+                {"resource": "p", "fixed_params": {"org": "acme"}},
+                {"resource": "q", "fixed_params": {"org": "x"}},
+            ]
+        },
+        {"params": {"org": "acme"}, "env": {"org": "globex"}},
+        {
+            "fixed_params": {"tenant_id": "acme"},
+            "scopes": [{"resource": "p", "fixed_params": {"Tenant_ID": "x"}}],
+        },
+        {"fixed_params": {"tenant_id": "acme", "TENANT_ID": "acme"}},
+    ],
+    ids=["two-scopes", "params-vs-env", "case-variant", "same-value-other-case"],
+)
+def test_conflicting_pins_make_the_token_unusable(claims: dict[str, Any]) -> None:
+    with pytest.raises(TokenRejected) as raised:
+        default_locked_params(claims, "p")
+    assert (raised.value.reason, raised.value.status) == ("out_of_scope", 403)
+
+
+def test_pins_that_are_not_an_object_are_malformed() -> None:
+    with pytest.raises(TokenRejected) as raised:
+        default_locked_params({"params": "not a mapping"}, "p")
+    assert raised.value.reason == "malformed"

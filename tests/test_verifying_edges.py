@@ -10,10 +10,19 @@ from parity import call_asgi, http_scope
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from embed_middleware import SigningKey, Tenant, TenantKeys, TokenIssuer, TokenRejected, Verifier
+from embed_middleware import (
+    SigningKey,
+    Tenant,
+    TenantKeys,
+    TokenIssuer,
+    TokenRejected,
+    Verifier,
+    resource_from_path,
+)
 from embed_middleware.verifying import VerifyingASGIMiddleware
 
 KEY = SigningKey("e" * 48)
+EMBED = resource_from_path("/embed/")
 
 
 async def secret_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -22,7 +31,7 @@ async def secret_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 def test_a_root_path_does_not_hide_a_protected_path_under_asgi() -> None:
-    app = VerifyingASGIMiddleware(secret_app, verifier=Verifier(KEY), protect=("/embed/",))
+    app = VerifyingASGIMiddleware(secret_app, verifier=Verifier(KEY), resource=EMBED, protect=("/embed/",))
     scope = http_scope("/charts/embed/top")
     scope["root_path"] = "/charts"
     messages = asyncio.run(call_asgi(app, scope))
@@ -31,7 +40,7 @@ def test_a_root_path_does_not_hide_a_protected_path_under_asgi() -> None:
 
 
 def test_asgi_rejections_use_lowercase_header_names() -> None:
-    app = VerifyingASGIMiddleware(secret_app, verifier=Verifier(KEY))
+    app = VerifyingASGIMiddleware(secret_app, verifier=Verifier(KEY), resource=EMBED)
     messages = asyncio.run(call_asgi(app, http_scope("/embed/top")))
     names = [name for name, _ in messages[0]["headers"]]
     assert names and all(name == name.lower() for name in names), names
@@ -47,7 +56,7 @@ def test_a_key_lookup_that_raises_refuses_the_token() -> None:
     )
     with pytest.raises(TokenRejected) as raised:
         Verifier(TenantKeys(lookup)).verify(token.token)
-    assert (raised.value.reason, raised.value.status) == ("unknown_tenant", 401)
+    assert (raised.value.reason, raised.value.status) == ("invalid_signature", 401), "as an unknown tenant"
 
 
 def test_a_store_of_the_apps_own_that_raises_fails_closed() -> None:

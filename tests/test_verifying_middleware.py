@@ -23,6 +23,7 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from embed_middleware import (
+    ConfigurationError,
     MemoryRevocations,
     RedisRevocations,
     RevocationStore,
@@ -101,6 +102,7 @@ def asgi_app(seen: Seen) -> Callable[..., Any]:
 
 def serve_scope(scope: dict[str, Any], **options: Any) -> Outcome:
     options.setdefault("verifier", Verifier(KEY))
+    options.setdefault("resource", EMBED)
     seen: Seen = []
     messages = asyncio.run(call_asgi(VerifyingASGIMiddleware(asgi_app(seen), **options), scope))
     check_sequence(messages)
@@ -113,6 +115,7 @@ def serve(kind: str, path: str, headers: Iterable[tuple[str, str]] = (), **optio
     if kind == "asgi":
         return serve_scope(http_scope(path, headers=headers), **options)
     options.setdefault("verifier", Verifier(KEY))
+    options.setdefault("resource", EMBED)
     seen: Seen = []
     app = TestApp(VerifyingWSGIMiddleware(wsgi_app(seen), **options))
     response = app.get(path, headers=dict(headers), expect_errors=True)
@@ -205,7 +208,7 @@ def test_token_from_bearer_header_or_query(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_token_as_the_last_path_segment(kind: str) -> None:
-    good = serve(kind, f"/embed/dashboard/{mint()}", token_location=last_path_segment)
+    good = serve(kind, f"/embed/dashboard/{mint(resource=None)}", token_location=last_path_segment)
     assert good.status == 200 and good.seen[0]["verified"].claims["sub"] == "acme"
     bad = serve(kind, "/embed/dashboard/not-a-token", token_location=last_path_segment)
     assert (bad.status, bad.json(), bad.seen) == (401, {"error": "malformed"}, [])
@@ -214,11 +217,17 @@ def test_token_as_the_last_path_segment(kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_resource_from_path_drives_the_scope_check(kind: str) -> None:
     headers = bearer(mint(resource="top"))
-    for path in ("/embed/top", "/embed/top.json", "/embed/top/rows"):
-        outcome = serve(kind, path, headers, resource=EMBED)
+    json_suffix = resource_from_path("/embed/", suffix=".json")
+    for path, resource in [
+        ("/embed/top", EMBED),
+        ("/embed/top", json_suffix),
+        ("/embed/top.json", json_suffix),
+    ]:
+        outcome = serve(kind, path, headers, resource=resource)
         assert outcome.status == 200 and outcome.seen[0]["verified"].resource == "top", path
-    refused = serve(kind, "/embed/other", headers, resource=EMBED)
-    assert (refused.status, refused.json(), refused.seen) == (403, {"error": "out_of_scope"}, [])
+    for path in ("/embed/other", "/embed/top.json", "/embed/top/rows", "/embed/", "/embed/top.internal"):
+        refused = serve(kind, path, headers, resource=EMBED)
+        assert (refused.status, refused.json(), refused.seen) == (403, {"error": "out_of_scope"}, []), path
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -239,7 +248,11 @@ def test_token_location_and_resource_helpers() -> None:
     assert locate(request("/?token=q")) is None
     assert last_path_segment(request("/embed/dashboard/abc.def.ghi/")) == "abc.def.ghi"
     assert last_path_segment(request("/")) is None
-    assert [EMBED(request(p)) for p in ("/embed/top.csv", "/embed/", "/other/top")] == ["top", None, None]
+    paths = ("/embed/top", "/embed/top.csv", "/embed/", "/other/top", "/embed/top/x", "/embed/top.json/x")
+    assert [EMBED(request(p)) for p in paths] == ["top", "top.csv", None, None, None, None]
+    json_suffix = resource_from_path("/embed/", suffix=".json")
+    paths = ("/embed/top.json", "/embed/top", "/embed/top.json.json", "/embed/.json", "/embed/top.jsonx")
+    assert [json_suffix(request(p)) for p in paths] == ["top", "top", "top.json", None, "top.jsonx"]
 
 
 # -- what an accepted request carries ------------------------------------------------------------
@@ -341,7 +354,7 @@ def test_unreachable_redis_answers_503(kind: str) -> None:
     assert (outcome.status, outcome.json(), outcome.seen) == (503, {"error": "revocation_unavailable"}, [])
 
 
-def test_non_http_scopes_pass_and_a_verifier_is_required() -> None:
+def test_lifespan_scopes_pass_and_a_verifier_is_required() -> None:
     seen: list[str] = []
 
     async def app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
@@ -353,10 +366,11 @@ def test_non_http_scopes_pass_and_a_verifier_is_required() -> None:
     async def ignore(message: MutableMapping[str, Any]) -> None:
         return None
 
-    asyncio.run(VerifyingASGIMiddleware(app, verifier=Verifier(KEY))({"type": "lifespan"}, nothing, ignore))
+    middleware = VerifyingASGIMiddleware(app, verifier=Verifier(KEY), resource=EMBED)
+    asyncio.run(middleware({"type": "lifespan"}, nothing, ignore))
     assert seen == ["lifespan"]
-    with pytest.raises(TypeError):
-        VerifyingWSGIMiddleware(wsgi_app([]), verifier=KEY)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        VerifyingWSGIMiddleware(wsgi_app([]), verifier=KEY, resource=EMBED)  # type: ignore[arg-type]
 
 
 # -- a real server -------------------------------------------------------------------------------
