@@ -131,7 +131,9 @@ def _query_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _rejection(error: TokenRejected) -> tuple[int, list[tuple[str, str]], bytes]:
+def _rejection(error: TokenRejected, method: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The refusal's status, headers and body: no body on HEAD (a server would send it, and the client
+    would read it as the next response on the connection)."""
     body = json.dumps({"error": error.reason}).encode()
     extra: list[tuple[str, str]] = []
     if error.status == 401:
@@ -144,7 +146,7 @@ def _rejection(error: TokenRejected) -> tuple[int, list[tuple[str, str]], bytes]
         extra.append(("WWW-Authenticate", challenge))
     emission = own_response(error.status, body, "application/json", extra)
     assert emission.head is not None
-    return emission.head.status, list(emission.head.headers), emission.body
+    return emission.head.status, list(emission.head.headers), b"" if method == "HEAD" else emission.body
 
 
 class _Gate:
@@ -233,7 +235,7 @@ class VerifyingWSGIMiddleware(_Verifying):
         try:
             verified = self._gate.judge(shallow_request(environ))
         except TokenRejected as error:
-            status, headers, body = _rejection(error)
+            status, headers, body = _rejection(error, str(environ.get("REQUEST_METHOD", "GET")).upper())
             start_response(status_line(status), headers)
             return [body]
         environ[VERIFIED_KEY] = verified
@@ -263,7 +265,7 @@ class VerifyingASGIMiddleware(_Verifying):
             if kind == "websocket":
                 await _refuse_websocket(receive, send)
             else:
-                await _refuse_http(error, send)
+                await _refuse_http(error, send, str(scope.get("method", "GET")).upper())
             return
         scope = dict(scope)
         scope[VERIFIED_KEY] = verified
@@ -278,8 +280,8 @@ class VerifyingASGIMiddleware(_Verifying):
         await self.app(scope, receive, send)
 
 
-async def _refuse_http(error: TokenRejected, send: Send) -> None:
-    status, headers, body = _rejection(error)
+async def _refuse_http(error: TokenRejected, send: Send, method: str) -> None:
+    status, headers, body = _rejection(error, method)
     raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]  # ASGI: lowercase
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})

@@ -1,4 +1,5 @@
-"""HEAD on the middleware's own answers: no body on the wire, and no token minted for nobody.
+"""HEAD on the middleware's own answers (token endpoint, JWKS, our 500, the verifier's refusals): no body
+on the wire, and no token minted for nobody.
 
 wsgiref, werkzeug and waitress send whatever body a WSGI app returns, HEAD or not; a body after a HEAD
 response is read by the client as the start of the next response on the connection, so every own answer
@@ -32,7 +33,11 @@ from embed_middleware import (
     SigningKey,
     Tenant,
     TokenIssuer,
+    Verifier,
+    VerifyingASGIMiddleware,
+    VerifyingWSGIMiddleware,
     from_cookie,
+    resource_from_path,
 )
 
 TENANTS = {"signed:acme": Tenant("acme")}
@@ -208,3 +213,18 @@ def test_head_keeps_a_keep_alive_connection_in_step(server: str) -> None:
         lines = exchange_on_one_connection(port)
     assert lines == [b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK"], lines
     assert len(minted) == 1, "only the GET minted"
+
+
+def test_head_on_a_verifier_rejection_has_no_body() -> None:
+    verifier = Verifier(KEY)
+    options: dict[str, Any] = {"verifier": verifier, "resource": resource_from_path("/embed/")}
+    wsgi_gate = VerifyingWSGIMiddleware(page_app, **options)
+    status, headers, body = run(wsgi_gate, "/embed/top", "HEAD")
+    assert status.startswith("401") and body == b"" and "WWW-Authenticate" in dict(headers)
+    status, _, body = run(wsgi_gate, "/embed/top", "GET")
+    assert status.startswith("401") and body == b'{"error": "missing_token"}'
+
+    asgi_gate = VerifyingASGIMiddleware(asgi_page, **options)
+    messages = asyncio.run(call_asgi(asgi_gate, http_scope("/embed/top", "HEAD")))
+    assert messages[0]["status"] == 401
+    assert b"".join(m.get("body", b"") for m in messages[1:]) == b""
