@@ -45,6 +45,7 @@ ALSO = ["flask", "django", "fastapi", "starlette", "uvicorn", "gunicorn", "redis
 # browser rather than about which PyJWT/Werkzeug/asgiref is installed. Every other test runs here.
 EXCLUDED = {
     "tests/test_browser.py": "Chromium driven by Playwright",
+    "tests/test_browser_injection.py": "Chromium driven by Playwright",
     "tests/test_isolation_under_load.py": "tens of thousands of requests through real servers",
     "tests/test_soak.py": "100,000 requests per adapter, resident memory sampled",
 }
