@@ -46,7 +46,7 @@ from browser_helpers import SKIP_NO_CHROMIUM, TIMEOUT_MS, chromium_missing, laun
 from flask import Flask, render_template_string, request
 from playwright.sync_api import Browser, sync_playwright
 from uvicorn_thread import uvicorn_in_thread
-from werkzeug.serving import make_server
+from wsgi_thread import wsgi_in_thread
 
 from embed_middleware import TokenIssuer
 from embed_middleware.flask import Embed
@@ -217,19 +217,6 @@ def dashboard_app(recorded: Recorded) -> Any:
     return app
 
 
-@contextlib.contextmanager
-def wsgi_server(app: WSGIApplication) -> Iterator[int]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.port
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
 @dataclass(frozen=True)
 class Servers:
     host: str
@@ -248,7 +235,7 @@ def servers() -> Iterator[Servers]:
         uvicorn_in_thread(dashboard_app(at_dashboard)) as dashboard_port,
     ):
         dashboard = f"http://127.0.0.1:{dashboard_port}"
-        with wsgi_server(host_app(dashboard, attacker, pages)) as host_port:
+        with wsgi_in_thread(host_app(dashboard, attacker, pages)) as host_port:
             yield Servers(
                 f"http://localhost:{host_port}", attacker, dashboard, at_attacker, at_dashboard, pages
             )

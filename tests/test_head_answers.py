@@ -21,8 +21,8 @@ import waitress
 from cryptography.hazmat.primitives.asymmetric import ec
 from parity import call_asgi, http_scope
 from uvicorn_thread import uvicorn_in_thread
-from werkzeug.serving import WSGIRequestHandler, make_server
 from wsgi_helpers import KEY, run
+from wsgi_thread import wsgi_in_thread
 
 from embed_middleware import (
     EmbedASGIMiddleware,
@@ -169,21 +169,6 @@ def _field(head: bytes, name: bytes) -> bytes | None:
 
 
 @contextlib.contextmanager
-def werkzeug_server(app: Any) -> Iterator[int]:
-    class KeepAlive(WSGIRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=KeepAlive)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.port
-    finally:
-        server.shutdown()
-        thread.join(5)
-
-
-@contextlib.contextmanager
 def waitress_server(app: Any) -> Iterator[int]:
     server = waitress.create_server(app, host="127.0.0.1", port=0)
     port = int(server.effective_port)  # type: ignore[union-attr]
@@ -208,7 +193,11 @@ def test_head_keeps_a_keep_alive_connection_in_step(server: str) -> None:
         )
         serving = uvicorn_in_thread(app)
     else:
-        serving = (werkzeug_server if server == "werkzeug" else waitress_server)(wsgi(minted))
+        serving = (
+            wsgi_in_thread(wsgi(minted), keep_alive=True)
+            if server == "werkzeug"
+            else waitress_server(wsgi(minted))
+        )
     with serving as port:
         lines = exchange_on_one_connection(port)
     assert lines == [b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK"], lines

@@ -29,7 +29,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -41,8 +40,8 @@ import jwt
 import pytest
 from http_client import Browser
 from redis_server import free_port
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request
+from wsgi_thread import wsgi_in_thread
 
 from embed_middleware import (
     ENVIRON_KEY,
@@ -180,19 +179,6 @@ def front_app() -> WSGIApplication:
     return route
 
 
-@contextlib.contextmanager
-def wsgi_server(app: WSGIApplication) -> Iterator[int]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.port
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
 @dataclass
 class Nginx:
     """Debian's nginx as one foreground process with its own config, logs and caches under ``dir``."""
@@ -255,7 +241,7 @@ class Nginx:
 
 @pytest.fixture(scope="module")
 def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
-    with wsgi_server(front_app()) as upstream:
+    with wsgi_in_thread(front_app()) as upstream:
         server = Nginx.start(tmp_path_factory.mktemp("nginx"), upstream)  # its log in the error, if not
         try:
             yield server
