@@ -55,7 +55,9 @@ class Api:
     def __init__(self, url: str, username: str, password: str) -> None:
         self.url = url
         # The CSRF token is bound to the session cookie that comes with it.
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
         self.headers = {"Content-Type": "application/json", "Referer": url}
         body = {"username": username, "password": password, "provider": "db", "refresh": False}
         self.headers["Authorization"] = (
@@ -70,7 +72,8 @@ class Api:
             with self.opener.open(request, timeout=30) as reply:
                 return json.loads(reply.read() or b"null")
         except urllib.error.HTTPError as error:
-            raise RuntimeError(f"{method} {path}: {error.code} {error.read()[:500]!r}") from None
+            with error:
+                raise RuntimeError(f"{method} {path}: {error.code} {error.read()[:500]!r}") from None
 
 
 def _layout(chart: int) -> dict[str, Any]:

@@ -191,7 +191,18 @@ class Superset:
     def start(self) -> Superset:
         started = time.monotonic()
         gunicorn = VENV / "bin" / "gunicorn"
-        bind = ["--bind", f"127.0.0.1:{self.port}", "--workers", "1", "--threads", "8", "--timeout", "120"]
+        bind = [
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            "1",
+            "--threads",
+            "8",
+            "--timeout",
+            "120",
+            "--graceful-timeout",
+            "5",
+        ]
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
                 [str(gunicorn), *bind, "superset.app:create_app()"],
