@@ -55,7 +55,10 @@ def create_app(
     """The host app: ``/login`` picks a tenant, ``/`` embeds that tenant's Superset dashboard."""
     app = Flask(__name__)
     app.secret_key = secrets.token_urlsafe(32)
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    # Cookies ignore ports: on 127.0.0.1, Superset's own "session" cookie would replace the host app's.
+    app.config.update(
+        SESSION_COOKIE_NAME="host_session", SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax"
+    )
     add_embed_globals(app.jinja_env)
 
     @app.before_request
