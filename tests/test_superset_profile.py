@@ -49,7 +49,8 @@ def test_registered_and_exported() -> None:
 def test_guest_token_shape() -> None:
     claims = issue(Tenant("acme"))
     assert claims["exp"] - claims["iat"] == 60
-    assert {k: v for k, v in claims.items() if k not in {"iat", "exp", "jti"}} == {
+    # iat, exp, jti and the tenant claim are the issuer's; the rest is the profile's.
+    assert {k: v for k, v in claims.items() if k not in {"iat", "exp", "jti", "tid"}} == {
         "user": {"username": "guest-acme", "first_name": "Guest", "last_name": "User"},
         "resources": [{"type": "dashboard", "id": SALES}],
         "rls_rules": [{"clause": "tenant_id = 'acme'"}],
