@@ -23,8 +23,5 @@ GUEST_ROLE_NAME = "Gamma"
 TALISMAN_ENABLED = False
 # The demo's data source is a SQLite file.
 PREVENT_UNSAFE_DB_CONNECTIONS = False
-
-# Quiet and offline: no telemetry, no example data, no thumbnails, no Celery.
-SUPERSET_LOG_VIEW = False
+# Loopback, no proxy in front: X-Forwarded-* headers are not trusted.
 ENABLE_PROXY_FIX = False
-THUMBNAIL_SELENIUM_USER = None
