@@ -55,5 +55,18 @@ bench: $(BENCH_STAMP)
 	@sh scripts/ensure-package.sh /usr/bin/chromium chromium "the browser row"
 	$(BIN)/python -m benchmarks
 
+## The interop suite against a real Apache Superset: sets up .venv-superset from
+## scripts/superset/requirements.lock with uv, the embedded SDK with npm ci and the metadata DB
+## (cached in .cache/superset per Superset version), then runs tests/interop (never skipped here).
+.PHONY: interop superset-demo
+interop: $(STAMP)
+	@sh scripts/ensure-package.sh /usr/bin/chromium chromium "the Superset browser tests"
+	$(BIN)/python -m examples.superset_stack
+	EMBED_INTEROP=1 $(BIN)/python -m pytest tests/interop
+
+## Superset with a dashboard, and a host app (wrapped by the middleware) embedding it for two tenants.
+superset-demo: $(STAMP)
+	$(BIN)/python -m examples.superset_demo
+
 clean:
-	rm -rf $(VENV) .venv-matrix build .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-matrix .venv-superset .cache/superset build .pytest_cache .mypy_cache .ruff_cache .hypothesis

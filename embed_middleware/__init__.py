@@ -15,6 +15,7 @@ from .policy import DEFAULT_CONTENT_TYPES, NO_STORE, ResponsePolicy
 from .profiles import ChartioProfile, GenericProfile, MetabaseProfile, Profile, TinybirdProfile
 from .revocation import MemoryRevocations, RedisRevocations, RevocationStore
 from .rewrite import PlaceholderSyntax, StreamRewriter
+from .superset_profile import SupersetProfile
 from .tenant_keys import TenantKeys
 from .tenants import (
     ENVIRON_KEY,
@@ -71,6 +72,7 @@ __all__ = [
     "RevocationStoreError",
     "SigningKey",
     "StreamRewriter",
+    "SupersetProfile",
     "Tenant",
     "TenantKeys",
     "TinybirdProfile",

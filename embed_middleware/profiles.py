@@ -363,3 +363,6 @@ class GenericProfile(Profile):
 PROFILES: dict[str, type[Profile]] = {
     p.name: p for p in (TinybirdProfile, ChartioProfile, MetabaseProfile, GenericProfile)
 }
+
+# Registers SupersetProfile in PROFILES (its module imports Profile from this one).
+from . import superset_profile as _superset_profile  # noqa: E402, F401

@@ -63,7 +63,7 @@ def tinybird_claims(tenant: Tenant, resource: str | None, request: Request) -> d
     }
 
 
-def session_tenant_resolver(app: Flask) -> Resolver:
+def session_tenant_resolver(app: Flask, tenants: Mapping[str, Tenant] = TENANTS) -> Resolver:
     """The tenant in the app's signed session cookie, verified exactly as Flask would.
 
     Only the token endpoint needs this: it is answered before the app runs, so nothing has marked
@@ -83,7 +83,7 @@ def session_tenant_resolver(app: Flask) -> Resolver:
         except BadData:
             return None
         tenant = data.get("tenant") if isinstance(data, dict) else None
-        return TENANTS.get(tenant) if isinstance(tenant, str) else None
+        return tenants.get(tenant) if isinstance(tenant, str) else None
 
     return from_cookie(app.config["SESSION_COOKIE_NAME"], lookup=lookup)
 

@@ -48,6 +48,7 @@ EXCLUDED = {
     "tests/test_browser_injection.py": "Chromium driven by Playwright",
     "tests/test_isolation_under_load.py": "tens of thousands of requests through real servers",
     "tests/test_soak.py": "100,000 requests per adapter, resident memory sampled",
+    "tests/interop": "a real Superset, run once by `make interop`",
 }
 
 PROBE = (

@@ -27,6 +27,7 @@ from embed_middleware.profiles import (
     Profile,
     TinybirdProfile,
 )
+from embed_middleware.superset_profile import SupersetProfile
 from embed_middleware.tenants import Tenant
 
 KEY = "profiles-test-signing-key-" + "k" * 22  # 48 bytes
@@ -72,6 +73,7 @@ def test_profiles_registry_names_each_class() -> None:
         "chartio": ChartioProfile,
         "metabase": MetabaseProfile,
         "generic": GenericProfile,
+        "superset": SupersetProfile,
     }
     assert expected == PROFILES
     assert all(issubclass(cls, Profile) for cls in PROFILES.values())
