@@ -12,6 +12,8 @@ from typing import Any
 
 import jwt
 
+from .errors import EmbedError
+
 #: Each reason a token is refused, and the status that says what the client should do:
 #: 401 = get a fresh token and retry, 403 = this token will never do, 503 = try again later.
 #: There is deliberately no "unknown tenant": it is answered as ``invalid_signature`` (no enumeration).
@@ -37,7 +39,7 @@ LOCKED_PARAM_CLAIMS = ("params", "env", "fixed_params")
 _UNVERIFIED: Any = {"verify_signature": False, "verify_exp": False, "verify_nbf": False, "verify_iat": False}
 
 
-class TokenRejected(Exception):
+class TokenRejected(EmbedError):
     """A token that must not be honoured; ``reason`` is one of :data:`REASONS`. Never holds the token."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
