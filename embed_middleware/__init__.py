@@ -13,6 +13,8 @@ from .keys import KeySet, SigningKey
 from .placeholders import PlaceholderError, embed_placeholder, embed_url
 from .policy import DEFAULT_CONTENT_TYPES, NO_STORE, ResponsePolicy
 from .profiles import ChartioProfile, GenericProfile, MetabaseProfile, Profile, TinybirdProfile
+from .reuse import TokenReuse
+from .reuse_redis import RedisTokenCache
 from .revocation import MemoryRevocations, RedisRevocations, RevocationStore
 from .rewrite import PlaceholderSyntax, StreamRewriter
 from .tenant_keys import TenantKeys
@@ -65,6 +67,7 @@ __all__ = [
     "PlaceholderSyntax",
     "Profile",
     "RedisRevocations",
+    "RedisTokenCache",
     "Resolver",
     "ResponsePolicy",
     "RevocationStore",
@@ -79,6 +82,7 @@ __all__ = [
     "TokenIssueError",
     "TokenIssuer",
     "TokenRejected",
+    "TokenReuse",
     "VerifiedToken",
     "Verifier",
     "VerifyingASGIMiddleware",
