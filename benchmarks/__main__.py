@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     notes: list[str] = []
     if "minting" in groups:
-        rows.append(minting.run(quick=quick))
+        rows.extend(minting.run_all(quick=quick))
         rows += algorithms.run(quick=quick)
     if "rewriting" in groups:
         rows += rewriting.run(quick=quick)

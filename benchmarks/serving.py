@@ -114,6 +114,23 @@ PAIRS = (
         ("gunicorn", "flask"),
         targeted=True,
     ),
+    # Issue 15: the same pages with token reuse on (a window's tokens served from the cache).
+    Pair(
+        "bare ASGI app (uvicorn), reuse on",
+        "uvicorn",
+        "benchmarks.serving_app:raw",
+        "benchmarks.serving_app:wrapped_reuse",
+        ("uvicorn",),
+        targeted=False,
+    ),
+    Pair(
+        "Flask app (gunicorn), reuse on",
+        "gunicorn",
+        "benchmarks.serving_wsgi_app:flask_raw",
+        "benchmarks.serving_wsgi_app:flask_wrapped_reuse",
+        ("gunicorn", "flask"),
+        targeted=False,
+    ),
 )
 
 
@@ -124,9 +141,9 @@ class Settings:
     warmup_seconds: int
 
 
-#: 3 pairs x (2 sides x 2 s warm-up + 5 scenarios x 6 rounds x 2 sides x 2 s) = 372 s, plus start-ups.
+#: 5 pairs x (2 sides x 2 s warm-up + 5 scenarios x 6 rounds x 2 sides x 2 s) = 620 s, plus start-ups.
 FULL = Settings(rounds=6, seconds=2, warmup_seconds=2)
-#: 3 x (2 x 1 s + 5 x 2 x 2 x 1 s) = 66 s, plus start-ups.
+#: 5 x (2 x 1 s + 5 x 2 x 2 x 1 s) = 110 s, plus start-ups.
 QUICK = Settings(rounds=2, seconds=1, warmup_seconds=1)
 #: The warm-up path: the five-placeholder page runs the most of the app's and the middleware's code.
 WARMUP_PATH = PAGE5_PATH

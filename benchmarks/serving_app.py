@@ -226,15 +226,24 @@ def bare_app(write: Writer) -> ASGIApp:
     return app
 
 
-def issuer() -> TokenIssuer:
-    """What users configure: the key and the charts pages may embed."""
-    return TokenIssuer(SIGNING_KEY, resources=RESOURCES)
+def issuer(reuse: int | None = None) -> TokenIssuer:
+    """What users configure: the key and the charts pages may embed (and, for the reuse rows, a
+    window: every page after the first in a window is served the window's tokens, no signature)."""
+    return TokenIssuer(SIGNING_KEY, resources=RESOURCES, reuse=reuse)
+
+
+#: The reuse rows' window: half the default ttl, the longest allowed.
+REUSE_WINDOW = 300
 
 
 #: The app without the middleware: the floor of the bare-ASGI rows.
 raw = bare_app(write_stand_in)
 #: The same routes writing their placeholders with ``embed_placeholder(scope, name)``, wrapped.
 wrapped = EmbedASGIMiddleware(bare_app(embed_placeholder), issuer=issuer(), resolver=from_environ())
+#: The same, with token reuse on (issue 15).
+wrapped_reuse = EmbedASGIMiddleware(
+    bare_app(embed_placeholder), issuer=issuer(REUSE_WINDOW), resolver=from_environ()
+)
 
 
 def _fastapi_app(*, embed: bool) -> Any:

@@ -22,7 +22,7 @@ from flask import Flask, Response
 from embed_middleware import TokenIssuer
 from embed_middleware.flask import Embed
 
-from .serving_app import RESOURCES, ROUTES, SIGNING_KEY, TENANT, Page, Writer, write_stand_in
+from .serving_app import RESOURCES, REUSE_WINDOW, ROUTES, SIGNING_KEY, TENANT, Page, Writer, write_stand_in
 
 
 def current_tenant() -> str:
@@ -30,11 +30,13 @@ def current_tenant() -> str:
     return TENANT
 
 
-def _flask_app(*, embed: bool) -> Flask:
+def _flask_app(*, embed: bool, reuse: int | None = None) -> Flask:
     app = Flask(__name__)
     write: Writer = write_stand_in
     if embed:
-        extension = Embed(app, issuer=TokenIssuer(SIGNING_KEY, resources=RESOURCES), resolver=current_tenant)
+        extension = Embed(
+            app, issuer=TokenIssuer(SIGNING_KEY, resources=RESOURCES, reuse=reuse), resolver=current_tenant
+        )
 
         def write_token(holder: Any, name: str) -> str:
             return extension.embed_token(name)
@@ -56,3 +58,5 @@ def _flask_app(*, embed: bool) -> Flask:
 flask_raw = _flask_app(embed=False)
 #: The same app with the extension.
 flask_wrapped = _flask_app(embed=True)
+#: The same with token reuse on (issue 15).
+flask_wrapped_reuse = _flask_app(embed=True, reuse=REUSE_WINDOW)

@@ -13,6 +13,8 @@ from .keys import KeySet, SigningKey
 from .placeholders import PlaceholderError, embed_placeholder, embed_url
 from .policy import DEFAULT_CONTENT_TYPES, NO_STORE, ResponsePolicy
 from .profiles import ChartioProfile, GenericProfile, MetabaseProfile, Profile, TinybirdProfile
+from .reuse import TokenReuse
+from .reuse_redis import RedisTokenCache
 from .revocation import MemoryRevocations, RedisRevocations, RevocationStore
 from .rewrite import PlaceholderSyntax, StreamRewriter
 from .superset_profile import SupersetProfile
@@ -66,6 +68,7 @@ __all__ = [
     "PlaceholderSyntax",
     "Profile",
     "RedisRevocations",
+    "RedisTokenCache",
     "Resolver",
     "ResponsePolicy",
     "RevocationStore",
@@ -81,6 +84,7 @@ __all__ = [
     "TokenIssueError",
     "TokenIssuer",
     "TokenRejected",
+    "TokenReuse",
     "VerifiedToken",
     "Verifier",
     "VerifyingASGIMiddleware",

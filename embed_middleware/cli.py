@@ -24,6 +24,7 @@ from typing import Any
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
+from . import prewarm
 from .errors import ConfigurationError
 from .keys import ALGORITHMS, DEFAULT_KEY_ENV, MIN_HMAC_KEY_BYTES, KeySet, SigningKey
 from .tenants import Tenant
@@ -83,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
         f"  {PROG} mint --tenant acme --key-file embed.pem --algorithm ES256 | {PROG} inspect - \\\n"
         "      --verify --key-file embed.pub.pem --algorithm ES256 --resource top_airlines\n"
         f"  {PROG} jwks --key ES256:keys/new.pem --key RS256:keys/old.pem > jwks.json\n"
+        f"  {PROG} prewarm --issuer myapp.embed:issuer --tenant acme --resource sales \\\n"
+        "      --url 'https://vendor.example/d/{resource}/{token}'\n"
         "exit status: 0 ok, 1 token rejected (inspect --verify), 2 something to fix (message on stderr)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -129,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     jwks.set_defaults(run=_jwks)
 
+    prewarm.add_command(commands)
     commands.add_parser("demo", help="run the repository's demo, passing it the rest", add_help=False)
     return parser
 

@@ -23,6 +23,9 @@ from typing import TYPE_CHECKING, Any
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
     load_pem_private_key,
     load_pem_public_key,
     load_ssh_public_key,
@@ -100,7 +103,7 @@ class _PreparedHMAC(HMACAlgorithm):
 class SigningKey:
     """One key for one algorithm: a secret, a private key, or (for verifiers only) a public key."""
 
-    __slots__ = ("_jws", "_signing", "_verifying", "algorithm", "kid")
+    __slots__ = ("_derived", "_jws", "_signing", "_verifying", "algorithm", "kid")
 
     def __init__(
         self,
@@ -140,6 +143,7 @@ class SigningKey:
         self.kid = kid if kid is not None or self.symmetric else self.thumbprint()
         self._jws = PyJWS(algorithms=[])
         self._jws.register_algorithm(algorithm, algo)
+        self._derived: dict[bytes, bytes] = {}
 
     @classmethod
     def from_file(
@@ -178,6 +182,35 @@ class SigningKey:
             raise ConfigurationError(f"key {self.kid!r} is a public key; only a private key can sign")
         headers = {"kid": self.kid} if self.kid is not None else None
         return self._jws.encode(payload, self._signing, algorithm=self.algorithm, headers=headers)
+
+    def derive(self, label: bytes) -> bytes:
+        """A 32-byte secret for one purpose (``label``), derived from the signing key.
+
+        Token reuse needs values every host holding this key computes alike, that nobody without the
+        key can compute, and that change when the key does: ``jti`` for a window, cache names. It is
+        HMAC-SHA256 of the label under a hash of the private material, so it reveals nothing about the
+        key, and each label gives an unrelated secret. Computed once per label (a PEM export costs).
+        """
+        found = self._derived.get(label)
+        if found is None:
+            if self._signing is None:
+                raise ConfigurationError(f"key {self.kid!r} is a public key; only a private key derives")
+            if isinstance(self._signing, bytes):
+                material = self._signing
+            else:
+                material = hashlib.sha256(
+                    self._signing.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+                ).digest()
+            found = self._derived[label] = hmac.digest(material, b"embed_middleware:" + label, "sha256")
+        return found
+
+    def verify_signature(self, signing_input: bytes, signature: bytes) -> bool:
+        """Whether ``signature`` over ``signing_input`` was made with this key (no claims are checked)."""
+        algorithm = self._jws.get_algorithm_by_name(self.algorithm)
+        try:
+            return bool(algorithm.verify(signing_input, self._verifying, signature))
+        except (ValueError, TypeError):
+            return False
 
     def public_jwk(self) -> dict[str, Any] | None:
         """The public half as a JWK (with ``kid``, ``alg``, ``use``); None for a shared secret."""

@@ -85,6 +85,9 @@ class Profile(ABC):
     #: The resource names this provider may be asked for (pipes, dashboard names): the issuer's
     #: allowlist unless ``TokenIssuer(resources=...)`` names one. None: the profile names none.
     resources: frozenset[str] | None = None
+    #: Token reuse for issuers built on this profile (``TokenReuse`` or a window in seconds), unless
+    #: ``TokenIssuer(reuse=...)`` says otherwise. None: a fresh token per response. See reuse.py.
+    reuse: Any = None
 
     @abstractmethod
     def __call__(self, tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]: ...

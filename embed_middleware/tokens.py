@@ -8,6 +8,11 @@ before it serves a single page::
     issuer = TokenIssuer(SigningKey.from_file("embed.pem", algorithm="ES256"))    # asymmetric
     issuer = TokenIssuer(KeySet(new_key, old_key))                               # rotation
     issuer = TokenIssuer(TenantKeys({"acme": acme_key, "globex": globex_key}))   # per tenant
+    issuer = TokenIssuer(key, ttl=600, reuse=TokenReuse(window=300))            # one token per window
+
+Fresh per response is the default: every call mints a new token. ``reuse=`` (or a profile's ``reuse``)
+hands identical final claims the same token for a window, so vendor caches keyed on the token work
+(see reuse.py for what is keyed, and why the window is at most half the ttl).
 
 Keys are parsed once (see keys.py) and never appear in a repr, a log line or an exception message.
 """
@@ -28,6 +33,7 @@ from .claim_checks import names_setting
 from .errors import ConfigurationError, TokenIssueError
 from .keys import DEFAULT_KEY_ENV, MIN_HMAC_KEY_BYTES, KeyMaterial, KeySet, SigningKey, coerce_keys
 from .profiles import Profile
+from .reuse import Slot, TokenCache, TokenReuse, canonical, reuse_setting
 from .tenant_binding import TENANT_CLAIM
 from .tenant_keys import TenantKeys
 from .tenants import Tenant
@@ -98,9 +104,12 @@ class IssueEvent:
     algorithm: str
     issued_at: int
     expires_at: int
+    #: True when the token was minted earlier in its reuse window (this process's or the fleet's cache).
+    reused: bool = False
 
 
-#: ``(event) -> None``, called for every token minted. If it raises, the token is not delivered.
+#: ``(event) -> None``, called for every token delivered (``reused`` tells a cache hit from a mint).
+#: If it raises, the token is not delivered.
 IssueHook = Callable[[IssueEvent], None]
 
 
@@ -120,6 +129,7 @@ class TokenIssuer:
         clock: Callable[[], float] = time.time,
         resources: Resources | None = None,
         allow_unscoped: bool = False,
+        reuse: TokenReuse | int | None = None,
     ) -> None:
         self._keys = _signing_keys(signing_key, algorithm, kid, key_env)
         if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= MAX_TTL:
@@ -146,6 +156,9 @@ class TokenIssuer:
         self._on_issue = on_issue
         self._clock = clock
         self._warned: set[tuple[str, str | None]] = set()
+        settings = reuse_setting(reuse if reuse is not None else getattr(self._profile, "reuse", None))
+        #: The reuse cache; None (the default) mints a fresh token for every response.
+        self.reuse: TokenCache | None = None if settings is None else TokenCache(settings, ttl)
 
     @property
     def algorithm(self) -> str:
@@ -158,7 +171,8 @@ class TokenIssuer:
         return self._keys
 
     def __repr__(self) -> str:
-        return f"TokenIssuer(algorithm={self.algorithm!r}, ttl={self.ttl})"
+        window = "" if self.reuse is None else f", reuse_window={self.reuse.settings.window}"
+        return f"TokenIssuer(algorithm={self.algorithm!r}, ttl={self.ttl}{window})"
 
     def now(self) -> float:
         """The issuer's clock (time.time unless a test passed another)."""
@@ -183,15 +197,23 @@ class TokenIssuer:
 
     def claims_for(self, tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
         """The payload before signing: hook claims, then tenant claims over them, then ours."""
+        return self._stamped(self._final_claims(tenant, resource, request), int(self._clock()))
+
+    def _final_claims(self, tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
+        """Everything but iat/exp/jti: what a reused token is keyed on."""
         derived = self._claims(tenant, resource, request)
         if type(derived) is not dict and not isinstance(derived, Mapping):  # the type check first: hot path
             raise TypeError(f"the claims hook must return a dict, not {type(derived).__name__}")
         merged = _merge_locked(derived, tenant.claims) if tenant.claims else dict(derived)
         _pin_tenant(merged, TENANT_CLAIM, tenant.id)  # what revocation and per-tenant keys key on
-        now = int(self._clock())
+        if isinstance(self._keys, TenantKeys):
+            _pin_tenant(merged, self._keys.tenant_claim, tenant.id)
+        return merged
+
+    def _stamped(self, merged: dict[str, Any], now: int, jti: str | None = None) -> dict[str, Any]:
         merged["iat"] = now
         merged["exp"] = now + self.ttl
-        merged["jti"] = secrets.token_urlsafe(16)
+        merged["jti"] = secrets.token_urlsafe(16) if jti is None else jti
         if self._profile is not None:
             if self._profile.nbf_from_iat:
                 merged["nbf"] = now
@@ -200,19 +222,52 @@ class TokenIssuer:
 
     def issue(self, tenant: Tenant, resource: str | None, request: Request) -> IssuedToken:
         key = self._key_for(tenant)
-        claims = self.claims_for(tenant, resource, request)
-        if isinstance(self._keys, TenantKeys):
-            _pin_tenant(claims, self._keys.tenant_claim, tenant.id)
-        token = key.encode(_COMPACT_JSON.encode(claims).encode())
-        issued = IssuedToken(token, claims["iat"], claims["exp"], claims["jti"], key.kid)
-        if self._profile is not None and self._profile.url_budget is not None:
-            self._check_url_budget(tenant, resource, token)
+        claims = self._final_claims(tenant, resource, request)
+        reused = False
+        if self.reuse is None:
+            claims = self._stamped(claims, int(self._clock()))
+            token = key.encode(_COMPACT_JSON.encode(claims).encode())
+            issued = IssuedToken(token, claims["iat"], claims["exp"], claims["jti"], key.kid)
+        else:
+            slot = self.reuse.slot(key, tenant.id, resource, claims, self._clock())
+            found = self.reuse.get(slot)
+            reused = found is not None
+            if found is None:
+                found, reused = self._mint_for_slot(slot, claims)
+                found = self.reuse.put(slot, found)
+            issued = found
+        if not reused and self._profile is not None and self._profile.url_budget is not None:
+            self._check_url_budget(tenant, resource, issued.token)
         if self._on_issue is not None:
             event = IssueEvent(
-                tenant, resource, key.kid, issued.jti, key.algorithm, issued.issued_at, issued.expires_at
+                tenant,
+                resource,
+                key.kid,
+                issued.jti,
+                key.algorithm,
+                issued.issued_at,
+                issued.expires_at,
+                reused,
             )
             self._on_issue(event)
         return issued
+
+    def _mint_for_slot(self, slot: Slot, claims: dict[str, Any]) -> tuple[IssuedToken, bool]:
+        """The slot's token: signed here, or the fleet's from the shared store. True when not ours."""
+        assert self.reuse is not None
+        payload = canonical(self._stamped(claims, slot.iat, slot.jti())).encode()
+        minted: list[str] = []
+
+        def mint() -> str:
+            minted.append(slot.key.encode(payload))
+            return minted[-1]
+
+        if self.reuse.settings.shared is None:
+            token = mint()
+        else:
+            token = self.reuse.shared_token(slot, payload, mint, self._clock())
+        issued = IssuedToken(token, claims["iat"], claims["exp"], claims["jti"], slot.key.kid)
+        return issued, token not in minted
 
     def _key_for(self, tenant: Tenant) -> SigningKey:
         if isinstance(self._keys, KeySet):

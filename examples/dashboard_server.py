@@ -10,6 +10,12 @@ Every failure is a 403 with a machine-readable reason (``expired``, ``invalid``,
 so the demo's tests can tell the cases apart. The data is made up and fixed, so it is obvious at a
 glance whose chart is on screen.
 
+Like Chartio's usage statistics, it counts "queries run": a chart's queries run only when its URL
+arrives with a *brand-new* token, and later requests with that token are served from the results
+cache until it expires. Every chart page says how many have run for its tenant, and ``GET /stats``
+answers ``{"queries_run": {tenant: n}}``. With the host app's token reuse off, every page view runs
+the queries again; with it on, reloading the page runs none.
+
 ``GET /v0/pipes/<resource>.json?token=...`` serves the same rows as JSON in the shape of Tinybird's
 API endpoints (``meta``, ``data``, ``rows``, ``statistics``), for pages that fetch the data and draw
 it themselves, as in the Next.js guide. It is called cross-origin, so origins listed in
@@ -19,8 +25,10 @@ read the status of a cross-origin answer without it, and needs the 403 to know t
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
+import threading
 import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -157,7 +165,7 @@ def verify(token: str | None, resource: str, key: str | bytes, workspace_id: str
     raise Rejected("out_of_scope")
 
 
-def render_chart(tenant_id: str, resource: str) -> str:
+def render_chart(tenant_id: str, resource: str, queries_run: int | None = None) -> str:
     """A whole HTML page holding one inline SVG bar chart of ``tenant_id``'s data."""
     tenant = TENANTS[tenant_id]
     chart = CHARTS[resource]
@@ -167,7 +175,16 @@ def render_chart(tenant_id: str, resource: str) -> str:
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{html.escape(title)}</title>\n"
         "<style>html,body{margin:0;background:#fff;font-family:system-ui,sans-serif}</style>\n"
-        f"</head>\n<body>\n{svg}\n</body>\n</html>\n"
+        f"</head>\n<body>\n{svg}\n{_usage(queries_run)}</body>\n</html>\n"
+    )
+
+
+def _usage(queries_run: int | None) -> str:
+    if queries_run is None:
+        return ""
+    return (
+        '<p id="queries-run" style="margin:0 8px;font-size:12px;color:#868e96">'
+        f"Queries run for this tenant (brand-new tokens): {queries_run}</p>\n"
     )
 
 
@@ -237,10 +254,15 @@ class DashboardServer:
         self._frame_ancestors = frame_ancestors
         #: Exact origins (``http://127.0.0.1:5162``) whose pages may read the JSON endpoint.
         self._allowed_origins = frozenset(allowed_origins)
+        #: Tokens already seen (their results are "cached"), and queries run per tenant.
+        self._seen: set[str] = set()
+        self.queries_run: dict[str, int] = dict.fromkeys(TENANTS, 0)
+        self._lock = threading.Lock()
         self._routes = Map(
             [
                 Rule("/embed/<resource>", endpoint="embed", methods=["GET"]),
                 Rule("/v0/pipes/<resource>.json", endpoint="pipe", methods=["GET"]),
+                Rule("/stats", endpoint="stats", methods=["GET"]),
             ]
         )
 
@@ -253,6 +275,9 @@ class DashboardServer:
             endpoint, values = self._routes.bind_to_environ(environ).match()
             if endpoint == "pipe":
                 response = self._pipe(request, str(values["resource"]))
+            elif endpoint == "stats":
+                with self._lock:
+                    response = _json(200, {"queries_run": dict(self.queries_run)})
             else:
                 response = self._embed(request, str(values["resource"]))
         except Rejected as rejected:
@@ -284,7 +309,8 @@ class DashboardServer:
         tenant = verify(request.args.get("token"), resource, self._key, self._workspace_id)
         if resource not in CHARTS:
             raise NotFound()
-        response = Response(render_chart(tenant, resource), content_type="text/html; charset=utf-8")
+        queries = self._run_queries(tenant, request.args["token"])
+        response = Response(render_chart(tenant, resource, queries), content_type="text/html; charset=utf-8")
         response.headers["Content-Security-Policy"] = (
             f"default-src 'none'; style-src 'unsafe-inline'; frame-ancestors {self._frame_ancestors}"
         )
@@ -294,7 +320,18 @@ class DashboardServer:
         tenant = verify(request.args.get("token"), resource, self._key, self._workspace_id)
         if resource not in CHARTS:
             raise NotFound()
+        self._run_queries(tenant, request.args["token"])
         return _json(200, pipe_rows(tenant, resource))
+
+    def _run_queries(self, tenant: str, token: str) -> int:
+        """Counts a query run when ``token`` is brand new (as Chartio does); returns the tenant's total.
+        Seen tokens are kept by hash only: the demo's memory holds no live credential."""
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        with self._lock:
+            if digest not in self._seen:
+                self._seen.add(digest)
+                self.queries_run[tenant] += 1
+            return self.queries_run[tenant]
 
 
 def _json(status: int, payload: Mapping[str, Any]) -> Response:

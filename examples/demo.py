@@ -66,6 +66,8 @@ class RunningDemo:
     host_url: str
     dashboard_url: str
     stop: Callable[[], None]
+    #: The dashboard server itself, for its "queries run" count.
+    dashboard: DashboardServer | None = None
 
 
 def _serve(app: WSGIApplication, port: int, name: str) -> tuple[BaseWSGIServer, Callable[[], None]]:
@@ -85,8 +87,11 @@ def _serve(app: WSGIApplication, port: int, name: str) -> tuple[BaseWSGIServer, 
     return server, stop
 
 
-def start_demo(signing_key: str, *, host_port: int = 0, dashboard_port: int = 0) -> RunningDemo:
-    """Starts the dashboard server, then the host app pointing at it; ports 0 pick free ones."""
+def start_demo(
+    signing_key: str, *, host_port: int = 0, dashboard_port: int = 0, reuse_window: int | None = None
+) -> RunningDemo:
+    """Starts the dashboard server, then the host app pointing at it; ports 0 pick free ones.
+    ``reuse_window`` turns the host app's token reuse on (see host_app.create_app)."""
     stops: list[Callable[[], None]] = []
 
     def stop_all() -> None:
@@ -94,15 +99,17 @@ def start_demo(signing_key: str, *, host_port: int = 0, dashboard_port: int = 0)
             stops.pop()()
 
     try:
-        dashboard, stop_dashboard = _serve(DashboardServer(signing_key), dashboard_port, "demo-dashboard")
+        vendor = DashboardServer(signing_key)
+        dashboard, stop_dashboard = _serve(vendor, dashboard_port, "demo-dashboard")
         stops.append(stop_dashboard)
         dashboard_url = f"http://{BIND}:{dashboard.server_port}"
-        host, stop_host = _serve(create_app(signing_key, dashboard_url), host_port, "demo-host")
+        app = create_app(signing_key, dashboard_url, reuse_window=reuse_window)
+        host, stop_host = _serve(app, host_port, "demo-host")
         stops.append(stop_host)
     except BaseException:
         stop_all()
         raise
-    return RunningDemo(f"http://{BIND}:{host.server_port}", dashboard_url, stop_all)
+    return RunningDemo(f"http://{BIND}:{host.server_port}", dashboard_url, stop_all, vendor)
 
 
 def _port(value: str) -> int:
@@ -120,6 +127,13 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m examples.demo", description="The embed demo: host app and dashboard server."
     )
     add_port_arguments(parser, "the host app", DEFAULT_HOST_PORT, DEFAULT_DASHBOARD_PORT)
+    parser.add_argument(
+        "--reuse-window",
+        type=int,
+        default=os.environ.get("DEMO_REUSE_WINDOW") or None,
+        metavar="S",
+        help="reuse tokens for S seconds (at most 300), so reloads run no queries (env DEMO_REUSE_WINDOW)",
+    )
     return parser.parse_args(argv)
 
 
@@ -151,7 +165,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     signing_key, key_origin = demo_signing_key()
     try:
-        demo = start_demo(signing_key, host_port=args.port, dashboard_port=args.dashboard_port)
+        demo = start_demo(
+            signing_key,
+            host_port=args.port,
+            dashboard_port=args.dashboard_port,
+            reuse_window=None if args.reuse_window is None else int(args.reuse_window),
+        )
     except ConfigurationError as error:
         print(f"demo: {error}", file=sys.stderr)
         return 2
@@ -160,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         [
             f"Dashboard server (stands in for Tinybird): {demo.dashboard_url}/embed/<resource>?token=...",
             f"Signing key: {key_origin} (shared by both servers, never printed)",
+            "Token reuse: "
+            + (f"on, {args.reuse_window} s windows" if args.reuse_window else "off (--reuse-window 300)"),
             f"Open {demo.host_url}/ and log in as acme or globex",
         ],
     )

@@ -88,8 +88,11 @@ def session_tenant_resolver(app: Flask, tenants: Mapping[str, Tenant] = TENANTS)
     return from_cookie(app.config["SESSION_COOKIE_NAME"], lookup=lookup)
 
 
-def create_app(signing_key: str, dashboard_url: str) -> Flask:
-    """The host app, wrapped in the embed middleware; ``dashboard_url`` is where the charts live."""
+def create_app(signing_key: str, dashboard_url: str, *, reuse_window: int | None = None) -> Flask:
+    """The host app, wrapped in the embed middleware; ``dashboard_url`` is where the charts live.
+
+    ``reuse_window`` (seconds) turns token reuse on: every page view in a window gets the same
+    tokens, so the dashboard server runs its queries once per window instead of once per view."""
     app = Flask(__name__)
     app.secret_key = os.environ.get("FLASK_SECRET_KEY") or secrets.token_urlsafe(32)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
@@ -117,6 +120,7 @@ def create_app(signing_key: str, dashboard_url: str) -> Flask:
             token_endpoint=TOKEN_ENDPOINT,
             ttl=TOKEN_TTL,
             note=notes["text"],
+            reuse_window=reuse_window,
         )
 
     @app.post("/note")
@@ -146,7 +150,11 @@ def create_app(signing_key: str, dashboard_url: str) -> Flask:
     app.wsgi_app = EmbedWSGIMiddleware(  # type: ignore[method-assign]
         app.wsgi_app,
         issuer=TokenIssuer(
-            signing_key=signing_key, ttl=TOKEN_TTL, claims=tinybird_claims, resources=RESOURCES
+            signing_key=signing_key,
+            ttl=TOKEN_TTL,
+            claims=tinybird_claims,
+            resources=RESOURCES,
+            reuse=reuse_window,
         ),
         resolver=first_of(from_environ(lookup=TENANTS), session_tenant_resolver(app)),
         token_endpoint=TOKEN_ENDPOINT,
@@ -190,7 +198,11 @@ iframe{border:1px solid #dee2e6;border-radius:6px;margin:0 1rem 1rem 0}
   <form method="post" action="{{ url_for('logout') }}"><button type="submit">Log out</button></form>
 </header>
 <p>Both charts come from the dashboard server at {{ dashboard_url }}. Their URLs carry a token
-that was signed for {{ tenant_name }} when this page was sent and expires {{ ttl // 60 }} minutes later.</p>
+that was signed for {{ tenant_name }} and expires {{ ttl // 60 }} minutes after it was issued.
+{% if reuse_window %}Token reuse is on: every view within {{ reuse_window }} s gets the same tokens, so
+reloading runs no new queries (the count under each chart stays put).{% else %}Token reuse is off: every
+view gets brand-new tokens, so each reload runs the charts' queries again (watch the count under each
+chart).{% endif %}</p>
 <iframe title="Top airlines" data-resource="top_airlines" width="540" height="200"
   src="{{ embed_url(dashboard_url ~ '/embed/top_airlines', 'top_airlines') }}"></iframe>
 <iframe title="Bookings by day" data-resource="bookings_by_day" width="540" height="260"

@@ -24,6 +24,10 @@ request numbers it also marks the tenant in the environ (or the scope's state), 
 ``from_environ`` then reads first. Each token carries the request's ``X-Request-Id`` as ``rid``, so
 it can be matched to the exact request that asked.
 
+With ``LOAD_REUSE_WINDOW`` set (seconds), the issuer reuses tokens per window (issue 15) and the
+claims leave ``rid`` out: a per-request claim would make every token new. The test then matches
+tokens to tenants by ``sub``, ``org`` and ``tid`` only, and checks they repeat within a window.
+
 Under ASGI every body goes out as ``more_body`` messages and an empty last one, as Starlette's
 ``StreamingResponse`` sends it.
 """
@@ -261,6 +265,13 @@ def _claims(tenant: Tenant, resource: str | None, request: Request) -> dict[str,
     return claims
 
 
+def _shared_claims(tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
+    """No per-request claim: what reuse needs (``sub`` and ``org`` still name the tenant)."""
+    claims = _claims(tenant, resource, request)
+    del claims["rid"]
+    return claims
+
+
 def _wants_header(request: Request, status: int, headers: Any) -> bool:
     return request.path == "/api/me"
 
@@ -273,8 +284,13 @@ def middleware_options() -> dict[str, Any]:
         from_cookie(COOKIE, lookup=cookie_lookup(secret)),
     )
     # The key from EMBED_SIGNING_KEY; the pages' resources and the bare placeholder are allowed.
+    window = os.environ.get("LOAD_REUSE_WINDOW")
     issuer = TokenIssuer(
-        ttl=600, claims=_claims, resources=[*RESOURCES, HEADER_RESOURCE], allow_unscoped=True
+        ttl=600,
+        claims=_shared_claims if window else _claims,
+        resources=[*RESOURCES, HEADER_RESOURCE],
+        allow_unscoped=True,
+        reuse=int(window) if window else None,
     )
     return {
         "issuer": issuer,

@@ -242,3 +242,37 @@ def test_request_logs_never_carry_a_token() -> None:
     line = "GET /embed/top_airlines?token=eyJhbGciOi.eyJzdWIi.c2lnbmF0dXJl&x=1 HTTP/1.1"
     assert redact(line) == "GET /embed/top_airlines?token=[redacted]&x=1 HTTP/1.1"
     assert "eyJ" not in redact("Bad request version ('eyJa.eyJb.sig')")
+
+
+def _views(demo: RunningDemo, tenant: str, views: int) -> list[int]:
+    """Loads the page ``views`` times and its iframes as a browser would; the count after each view."""
+    browser = logged_in(demo, tenant)
+    counts = []
+    for _ in range(views):
+        for src in iframe_urls(browser.get(f"{demo.host_url}/").body).values():
+            chart = browser.get(src)
+            assert chart.status == 200 and OWN_ROWS[tenant][
+                "top_airlines" if "top" in src else "bookings_by_day"
+            ] in (chart.body)
+        counts.append(json.loads(browser.get(f"{demo.dashboard_url}/stats").body)["queries_run"][tenant])
+    return counts
+
+
+def test_without_reuse_every_reload_runs_the_queries_again(demo: RunningDemo) -> None:
+    before = json.loads(Browser().get(f"{demo.dashboard_url}/stats").body)["queries_run"]["globex"]
+    assert [count - before for count in _views(demo, "globex", 3)] == [2, 4, 6]
+
+
+def test_with_reuse_reloading_runs_no_queries() -> None:
+    running = start_demo(SIGNING_KEY, reuse_window=300)
+    try:
+        browser = logged_in(running, "acme")
+        page = browser.get(f"{running.host_url}/").body
+        assert "Token reuse is on" in page
+        counts = _views(running, "acme", 3)
+        chart = browser.get(iframe_urls(browser.get(f"{running.host_url}/").body)["top_airlines"]).body
+    finally:
+        running.stop()
+    # Two charts: two queries on the first view, none on reloads (at most one window boundary between).
+    assert counts[0] == 2 and counts[-1] <= 4 and (counts[1] == counts[0] or counts[2] == counts[1]), counts
+    assert "Queries run for this tenant (brand-new tokens): " in chart

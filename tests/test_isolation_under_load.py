@@ -10,6 +10,11 @@ against the request that asked: its tenant (``sub``, ``org``), its resource and 
 placeholder-like text other users wrote into it (``load_apps.ATTACKER_TEXT``) exactly as written, with
 no token: a token there would reach the attacker's server.
 
+With reuse on (``LOAD_REUSE_WINDOW``, a window of ``REUSE_WINDOW`` seconds, so a run spans several),
+tokens carry no ``rid`` and are matched to their tenant by ``sub``, ``org`` and ``tid``; every
+(tenant, resource, window) must have received exactly one token, across both worker processes (HS256
+is deterministic), and consecutive windows different ones.
+
 A *leak* is a token or body meant for another tenant or another request; a *mismatch* is any other
 wrong answer (a missing token, a wrong resource, a missing ``no-store``); an *error* is a non-2xx
 answer or a connection error. All three must be 0. The figures are printed (``pytest -s``) and
@@ -47,6 +52,8 @@ from load_apps import Part, Slot
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES_PATH = ROOT / "build" / "isolation-figures.json"
 REQUESTS = 20_000
+#: With reuse on, windows this short, so one run spans several.
+REUSE_WINDOW = 2
 CONNECTIONS = 64
 #: The whole run against one server must finish within this many seconds.
 RUN_LIMIT = 120.0
@@ -179,6 +186,9 @@ class Tally:
     workers: set[str] = field(default_factory=set)
     jtis: list[str] = field(default_factory=list)
     samples: list[str] = field(default_factory=list)
+    #: Reuse on: (tenant, resource, iat, token) of every token seen.
+    reuse: bool = False
+    seen: list[tuple[str, str | None, int, str]] = field(default_factory=list)
 
     def wrong(self, what: str, detail: str) -> None:
         self.counts[what] += 1
@@ -190,6 +200,7 @@ class Tally:
         self.workers |= other.workers
         self.jtis += other.jtis
         self.samples += other.samples[: max(0, 10 - len(self.samples))]
+        self.seen += other.seen
 
 
 def check_token(token: str, ask: Ask, resource: str | None, key: str, tally: Tally) -> dict[str, Any]:
@@ -199,12 +210,16 @@ def check_token(token: str, ask: Ask, resource: str | None, key: str, tally: Tal
         raise Wrong(f"a token that does not verify: {error}") from None
     if claims.get("sub") != ask.tenant or claims.get("org") != load_apps.org_of(ask.tenant):
         raise Leak(f"a token for {claims.get('sub')!r}/{claims.get('org')!r}")
-    if claims.get("rid") != ask.rid:
+    if claims.get("tid") != ask.tenant:
+        raise Leak(f"a token for tid {claims.get('tid')!r}")
+    if claims.get("rid") != (None if tally.reuse else ask.rid):
         raise Leak(f"a token minted for request {claims.get('rid')!r}")
     if claims.get("resource") != resource:
         raise Wrong(f"a token for resource {claims.get('resource')!r}, not {resource!r}")
     tally.counts["tokens"] += 1
     tally.jtis.append(claims["jti"])
+    if tally.reuse:
+        tally.seen.append((ask.tenant, resource, claims["iat"], token))
     return claims
 
 
@@ -253,14 +268,14 @@ def check(ask: Ask, response: http.client.HTTPResponse, body: bytes, key: str, t
             raise Wrong("expires_at is not the token's exp")
 
 
-def foreign(body: bytes, ask: Ask, key: str) -> bool:
+def foreign(body: bytes, ask: Ask, key: str, reuse: bool = False) -> bool:
     """Whether a wrong body echoes another tenant or request, or carries a token minted for one."""
     if any(echoed.decode() not in (ask.tenant, ask.rid) for echoed in ECHOED.findall(body)):
         return True
     for token in TOKEN.findall(body):
         with contextlib.suppress(jwt.InvalidTokenError):
             claims = jwt.decode(token, key, algorithms=["HS256"])
-            if (claims.get("sub"), claims.get("rid")) != (ask.tenant, ask.rid):
+            if (claims.get("sub"), claims.get("rid")) != (ask.tenant, None if reuse else ask.rid):
                 return True
     return False
 
@@ -291,7 +306,7 @@ def drive(port: int, asks: list[Ask], key: str, deadline: float, tally: Tally) -
             try:
                 check(ask, response, body, key, tally)
             except (Wrong, ValueError, KeyError, TypeError) as wrong:
-                leak = isinstance(wrong, Leak) or foreign(body, ask, key)
+                leak = isinstance(wrong, Leak) or foreign(body, ask, key, tally.reuse)
                 tally.wrong(
                     "leaks" if leak else "mismatches", f"{'LEAK' if leak else 'wrong'} {ask}: {wrong}"
                 )
@@ -300,9 +315,9 @@ def drive(port: int, asks: list[Ask], key: str, deadline: float, tally: Tally) -
             connection.close()
 
 
-def run_load(port: int, key: str, cookie_secret: str) -> tuple[Tally, float]:
+def run_load(port: int, key: str, cookie_secret: str, *, reuse: bool = False) -> tuple[Tally, float]:
     seed, per_thread = secrets.randbelow(10**6), -(-REQUESTS // CONNECTIONS)
-    tallies = [Tally() for _ in range(CONNECTIONS)]
+    tallies = [Tally(reuse=reuse) for _ in range(CONNECTIONS)]
     started = time.monotonic()
     deadline = started + RUN_LIMIT
     threads = [
@@ -317,17 +332,41 @@ def run_load(port: int, key: str, cookie_secret: str) -> tuple[Tally, float]:
         thread.join(max(0.0, deadline + REQUEST_TIMEOUT - time.monotonic()))
     elapsed = time.monotonic() - started
     assert not any(t.is_alive() for t in threads), f"client threads still running after {elapsed:.0f} s"
-    total = Tally()
+    total = Tally(reuse=reuse)
     for tally in tallies:
         total.merge(tally)
     return total, elapsed
+
+
+def reuse_figures(tally: Tally) -> dict[str, int]:
+    """How tokens repeated: per (tenant, resource, window) the distinct tokens (must be 1), and how
+    many (tenant, resource) pairs got a different token in a later window (must be all that spanned two)."""
+    by_slot: dict[tuple[str, str | None, int], set[str]] = {}
+    for tenant, resource, iat, token in tally.seen:
+        by_slot.setdefault((tenant, resource, iat), set()).add(token)
+    windows: dict[tuple[str, str | None], set[int]] = {}
+    tokens: dict[tuple[str, str | None], set[str]] = {}
+    for (tenant, resource, iat), found in by_slot.items():
+        windows.setdefault((tenant, resource), set()).add(iat)
+        tokens.setdefault((tenant, resource), set()).update(found)
+    spanning = [pair for pair, seen in windows.items() if len(seen) > 1]
+    return {
+        "reuse_window": REUSE_WINDOW,
+        "windows_seen": len({iat for _, _, iat in by_slot}),
+        "slots": len(by_slot),
+        "slots_with_several_tokens": sum(len(found) > 1 for found in by_slot.values()),
+        "tokens_per_distinct_token": round(len(tally.seen) / max(1, len({t[3] for t in tally.seen}))),
+        "pairs_spanning_windows": len(spanning),
+        "pairs_whose_token_changed": sum(len(tokens[pair]) == len(windows[pair]) for pair in spanning),
+        "misaligned_iats": sum(iat % REUSE_WINDOW != 0 for _, _, iat in by_slot),
+    }
 
 
 def record(name: str, tally: Tally, elapsed: float) -> dict[str, Any]:
     """Prints the run's figures and puts them in ``build/isolation-figures.json`` beside the other
     server's (from this run or an earlier one: each says when it finished)."""
     counts = tally.counts
-    module, arguments, _ = load_apps.SERVERS[name]
+    module, arguments, _ = load_apps.SERVERS[name.split("+")[0]]
     figures = {
         "server": f"{module} {importlib.metadata.version(module)}: {arguments.format(port='<port>')}",
         "requests": counts["requests"],
@@ -340,6 +379,7 @@ def record(name: str, tally: Tally, elapsed: float) -> dict[str, Any]:
         "leaks": counts["leaks"],
         "leak_rate": counts["leaks"] / max(counts["requests"], 1),
         "duplicate_jtis": len(tally.jtis) - len(set(tally.jtis)),
+        **(reuse_figures(tally) if tally.reuse else {}),
         "mismatches": counts["mismatches"],
         "errors": counts["errors"],
         "worker_processes_seen": len(tally.workers - {"the middleware"}),
@@ -359,8 +399,9 @@ def record(name: str, tally: Tally, elapsed: float) -> dict[str, Any]:
     return figures
 
 
+@pytest.mark.parametrize("reuse", [False, True], ids=["fresh", "reuse"])
 @pytest.mark.parametrize("name", sorted(load_apps.SERVERS))
-def test_no_token_reaches_the_wrong_tenant_under_load(name: str, tmp_path: Path) -> None:
+def test_no_token_reaches_the_wrong_tenant_under_load(name: str, reuse: bool, tmp_path: Path) -> None:
     module = load_apps.SERVERS[name][0]
     if importlib.util.find_spec(module) is None:
         pytest.skip(f"{module} is not installed (pip install -e '.[test]' installs it)")
@@ -368,18 +409,28 @@ def test_no_token_reaches_the_wrong_tenant_under_load(name: str, tmp_path: Path)
         pytest.skip("needs /proc to find the server's worker processes")
     env = dict(os.environ, EMBED_SIGNING_KEY=secrets.token_urlsafe(48))
     env["LOAD_COOKIE_SECRET"] = secrets.token_urlsafe(32)
+    env.pop("LOAD_REUSE_WINDOW", None)
+    if reuse:
+        env["LOAD_REUSE_WINDOW"] = str(REUSE_WINDOW)
     paths = (str(Path(__file__).resolve().parent), str(ROOT), env.get("PYTHONPATH"))
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     log = tmp_path / "server.log"
     with running_server(name, env, log) as port:
-        tally, elapsed = run_load(port, env["EMBED_SIGNING_KEY"], env["LOAD_COOKIE_SECRET"])
-    figures = record(name, tally, elapsed)
+        tally, elapsed = run_load(port, env["EMBED_SIGNING_KEY"], env["LOAD_COOKIE_SECRET"], reuse=reuse)
+    figures = record(name + ("+reuse" if reuse else ""), tally, elapsed)
     samples = (
         "\n".join(tally.samples) + "\nthe server's log ends:\n" + log.read_text(errors="replace")[-3000:]
     )
     assert figures["attacker_texts_checked"] > 0 and figures["tokens_at_attacker"] == 0
     assert figures["leaks"] == 0, f"{figures['leaks']} requests got another's token or page:\n{samples}"
-    assert figures["duplicate_jtis"] == 0, "one token was delivered to two requests"
+    if reuse:
+        assert figures["slots_with_several_tokens"] == 0, "two tokens for one tenant, resource and window"
+        assert figures["misaligned_iats"] == 0
+        assert figures["windows_seen"] >= 2 and figures["pairs_spanning_windows"] > 0
+        assert figures["pairs_whose_token_changed"] == figures["pairs_spanning_windows"]
+        assert figures["tokens_per_distinct_token"] > 1, "reuse on, yet no token repeated"
+    else:
+        assert figures["duplicate_jtis"] == 0, "one token was delivered to two requests"
     assert figures["errors"] == 0 and figures["mismatches"] == 0, f"wrong answers:\n{samples}"
     assert figures["requests"] >= REQUESTS, f"only {figures['requests']} requests within {RUN_LIMIT:.0f} s"
     assert figures["worker_processes_seen"] >= 2, f"only worker processes {tally.workers} answered"
