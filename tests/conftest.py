@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,10 @@ def redis_server() -> Iterator[RedisServer]:
     with RedisServer() as server:
         yield server
 
+
+#: The Superset interop suite is `make interop`'s (CI runs it after `make test`): it needs a Superset
+#: set up from its own lock, minutes cold. Left out of the main run rather than shown as 24 skips.
+collect_ignore = [] if os.environ.get("EMBED_INTEROP") == "1" else ["interop"]
 
 _STARTED = time.time()
 _BUILD = Path(__file__).resolve().parent.parent / "build"
