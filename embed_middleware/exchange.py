@@ -252,6 +252,11 @@ class Exchange:
         return self._mode is _Mode.REWRITE
 
     @property
+    def heads_a_page(self) -> bool:
+        """Whether this is a HEAD of a page: headers as a GET's, no length, and no body of the app's."""
+        return self._mode is _Mode.HEAD
+
+    @property
     def passes(self) -> bool:
         """Whether the body goes to the client exactly as the app wrote it."""
         return self._mode is _Mode.PASS

@@ -214,6 +214,8 @@ class _WSGIResponder:
                 return
         if not self._started:
             raise AssertionError("the app returned without calling start_response")
+        if self._untouched:
+            return  # its head went to the server as the app sent it: nothing of ours to end
         emission = exchange.body(b"", final=True)
         self._send_head(emission)
         if emission.body:
