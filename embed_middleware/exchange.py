@@ -298,7 +298,11 @@ class Exchange:
             return Emission(last=True)
         self._done = final
         try:
-            if self._rewriter is None or not self._scans:
+            if self._mode is _Mode.HEAD:
+                # A HEAD answer has no body; the app's bytes (the unrewritten GET body, for many
+                # frameworks) must not reach a server that would count them into a Content-Length.
+                out = b""
+            elif self._rewriter is None or not self._scans:
                 out = chunk  # no nonce drawn yet: nothing in this chunk can be the app's placeholder
             else:
                 out = self._rewriter.feed(chunk) if chunk else b""

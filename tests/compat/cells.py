@@ -14,6 +14,8 @@ class Framework:
     target: str
     #: The README's one-line recipe for it.
     recipe: str
+    #: Whether the framework itself states a Content-Length on a whole page (Sanic under ASGI does not).
+    declares_length: bool = True
 
 
 FRAMEWORKS = [
@@ -96,8 +98,9 @@ FRAMEWORKS = [
         "asgi",
         "litestar_app:app",
         "`Litestar(..., middleware=[session_config.middleware, DefineMiddleware(EmbedASGIMiddleware, ...)])`: "
-        "the list runs first to last, so the embed entry goes after sessions/auth; compression (the "
-        "`compression_config`) is applied outside every middleware already",
+        "the list runs first to last, so the embed entry goes after sessions/auth (`compression_config` "
+        "compresses outside every middleware); Litestar runs middleware only for routed paths, so mount "
+        "the endpoint as a route: `asgi(\"/embed/token\")(TokenEndpointASGI(...))`",
     ),
     Framework(
         "Sanic",
@@ -105,6 +108,7 @@ FRAMEWORKS = [
         "sanic_app:app",
         "`app = EmbedASGIMiddleware(sanic_app, ...)` and serve it with an ASGI server that has lifespan; "
         "views write `embed_placeholder(request.scope, \"top\")`",
+        declares_length=False,
     ),
 ]
 

@@ -3,12 +3,15 @@ list, so closer to the handlers)."""
 
 from __future__ import annotations
 
-from common import DATA, OPTIONS, PLAIN, PLAIN_HEADERS, astream, aslow_chunks, page, stream_chunks
-from litestar import Litestar, MediaType, Request, Response, get, route
+from common import DATA, ISSUER, OPTIONS, PLAIN, PLAIN_HEADERS, RESOLVER, astream, aslow_chunks, page, stream_chunks
+from litestar import Litestar, MediaType, Request, Response, asgi, get, route
 from litestar.middleware import DefineMiddleware
 from litestar.response import Stream
 
-from embed_middleware import EmbedASGIMiddleware, embed_placeholder
+from embed_middleware import EmbedASGIMiddleware, TokenEndpointASGI, embed_placeholder
+
+#: Litestar runs middleware only for paths it routes: the endpoint is a route of its own.
+token_endpoint = asgi("/embed/token")(TokenEndpointASGI(issuer=ISSUER, resolver=RESOLVER))
 
 
 @route("/page", http_method=["GET", "HEAD"], media_type=MediaType.HTML)
@@ -38,6 +41,6 @@ async def data() -> Response[bytes]:
 
 
 app = Litestar(
-    route_handlers=[page_view, stream, slow, plain, data],
-    middleware=[DefineMiddleware(EmbedASGIMiddleware, **OPTIONS)],
+    route_handlers=[page_view, stream, slow, plain, data, token_endpoint],
+    middleware=[DefineMiddleware(EmbedASGIMiddleware, **{**OPTIONS, "token_endpoint": None})],
 )
