@@ -55,5 +55,14 @@ bench: $(BENCH_STAMP)
 	@sh scripts/ensure-package.sh /usr/bin/chromium chromium "the browser row"
 	$(BIN)/python -m benchmarks
 
+## Run the compatibility matrix: every framework under every server it runs on, real processes on
+## loopback (tests/compat). Its frameworks and servers are pinned in tests/compat/requirements.txt and
+## installed with uv into .venv-compat; the table goes to build/compat.md and the README's
+## "Servers and frameworks" section.
+.PHONY: compat
+compat: $(STAMP)
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv
+	$(BIN)/python scripts/compat.py
+
 clean:
-	rm -rf $(VENV) .venv-matrix build .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-matrix .venv-compat build .pytest_cache .mypy_cache .ruff_cache .hypothesis

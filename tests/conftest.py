@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,9 @@ from typing import Any
 import pytest
 import wsgi_helpers
 from redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
+
+#: The compatibility matrix needs its own virtualenv of frameworks and servers: `make compat` runs it.
+collect_ignore = [] if os.environ.get("EMBED_COMPAT") else ["compat"]
 
 
 @pytest.fixture(params=sorted(wsgi_helpers.CHECKERS))

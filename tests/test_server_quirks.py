@@ -62,7 +62,9 @@ def strict_server(app: Any, method: str = "GET") -> tuple[str, list[tuple[str, s
     return seen["status"], seen["headers"], body, log
 
 
-def streaming_app(status: str, headers: list[tuple[str, str]], chunks: Iterable[bytes], log: list[str]) -> Any:
+def streaming_app(
+    status: str, headers: list[tuple[str, str]], chunks: Iterable[bytes], log: list[str]
+) -> Any:
     class Body:
         def __iter__(self) -> Iterator[bytes]:
             for chunk in chunks:
@@ -97,7 +99,9 @@ def test_the_head_is_decided_before_the_app_call_returns(
     status: str, headers: list[tuple[str, str]], chunks: list[bytes]
 ) -> None:
     log: list[str] = []
-    got_status, got_headers, body, closed = strict_server(middleware(streaming_app(status, headers, chunks, log)))
+    got_status, got_headers, body, closed = strict_server(
+        middleware(streaming_app(status, headers, chunks, log))
+    )
     assert got_status == status
     names = {k.lower() for k, _ in got_headers}
     assert {k.lower() for k, _ in headers} - {"content-length"} <= names, "no header is lost"
@@ -136,7 +140,7 @@ def test_a_lazy_start_response_is_still_seen_before_the_call_returns() -> None:
         start_response("201 Created", [("Content-Type", "application/json")])
         yield b'{"a": 1}'
 
-    status, headers, body, _ = strict_server(middleware(app))
+    status, _, body, _ = strict_server(middleware(app))
     assert (status, body) == ("201 Created", b'{"a": 1}')
 
 
@@ -171,7 +175,10 @@ def quart_like(body: bytes, extra_headers: list[tuple[bytes, bytes]] = (), *, ow
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         scope["embed.tenant"] = "acme"
         payload = own(body, scope) if own_body else body
-        headers = [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(payload)).encode())]
+        headers = [
+            (b"content-type", b"text/html; charset=utf-8"),
+            (b"content-length", str(len(payload)).encode()),
+        ]
         await send({"type": "http.response.start", "status": 200, "headers": headers + list(extra_headers)})
         await send({"type": "http.response.body", "body": payload, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -203,10 +210,14 @@ def test_a_page_without_placeholders_keeps_its_cache_headers_under_the_quart_pat
 
 
 def test_the_app_may_be_passed_by_keyword() -> None:
-    wrapped = EmbedASGIMiddleware(app=sanic_like(b"text/html", PAGE), issuer=test_issuer(), resolver=from_environ())
+    wrapped = EmbedASGIMiddleware(
+        app=sanic_like(b"text/html", PAGE), issuer=test_issuer(), resolver=from_environ()
+    )
     messages = asyncio.run(call_asgi(wrapped, http_scope()))
     assert b"JWT_TOKEN" not in body_of(messages)
-    assert callable(EmbedWSGIMiddleware(app=lambda e, s: [], issuer=test_issuer(), resolver=from_environ()).app)
+    assert callable(
+        EmbedWSGIMiddleware(app=lambda e, s: [], issuer=test_issuer(), resolver=from_environ()).app
+    )
     with pytest.raises(TypeError, match="app to wrap"):
         EmbedASGIMiddleware(issuer=test_issuer(), resolver=from_environ())
 
@@ -220,8 +231,12 @@ def leaving_app(*, listens: bool) -> Any:
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         scope["embed.tenant"] = "acme"
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]})
-        await send({"type": "http.response.body", "body": own(b"<p><JWT_TOKEN:top></p>", scope), "more_body": True})
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]}
+        )
+        await send(
+            {"type": "http.response.body", "body": own(b"<p><JWT_TOKEN:top></p>", scope), "more_body": True}
+        )
         if listens:
             while (await receive())["type"] != "http.disconnect":
                 pass
@@ -252,7 +267,9 @@ def test_no_warning_when_the_client_disconnects(caplog: pytest.LogCaptureFixture
     assert all(m.get("more_body", True) for m in messages[1:]), "nothing is finished for a client that left"
 
 
-def test_no_warning_when_the_servers_send_fails_after_the_client_left(caplog: pytest.LogCaptureFixture) -> None:
+def test_no_warning_when_the_servers_send_fails_after_the_client_left(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     async def run() -> None:
         sent: list[dict[str, Any]] = []
 
@@ -263,10 +280,14 @@ def test_no_warning_when_the_servers_send_fails_after_the_client_left(caplog: py
 
         async def app(scope: dict[str, Any], receive: Any, send_: Any) -> None:
             scope["embed.tenant"] = "acme"
-            await send_({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]})
+            await send_(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]}
+            )
             try:
                 for _ in range(3):
-                    await send_({"type": "http.response.body", "body": b"<p>" + b"x" * 500, "more_body": True})
+                    await send_(
+                        {"type": "http.response.body", "body": b"<p>" + b"x" * 500, "more_body": True}
+                    )
             except OSError:
                 return  # the framework stops streaming to a client that left
 
@@ -280,3 +301,28 @@ def test_an_app_that_returns_without_finishing_still_warns(caplog: pytest.LogCap
     messages = asyncio.run(call_asgi(asgi(leaving_app(listens=False)), http_scope()))
     check_sequence(messages)
     assert "returned without finishing its response body" in caplog.text
+
+
+# -- HEAD of a page: no length (the GET's is not known without minting) and none of the app's bytes ----------
+
+
+def test_head_under_asgi_hands_the_server_no_body_to_count() -> None:
+    """granian derives a Content-Length from the body it is given: the app's unrewritten page was it."""
+    messages = asyncio.run(call_asgi(asgi(quart_like(PAGE)), http_scope(method="HEAD")))
+    check_sequence(messages)
+    _, headers = start_of(messages)
+    assert "content-length" not in headers and body_of(messages) == b""
+    assert headers["cache-control"] == "private, no-store"
+
+
+def test_head_under_wsgi_passes_none_of_the_apps_body() -> None:
+    """waitress writes whatever a HEAD answer yields (chunked, as it has no length)."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = own(PAGE, environ)
+        start_response("200 OK", [("Content-Type", HTML), ("Content-Length", str(len(body)))])
+        return [body]
+
+    status, headers, body, _ = strict_server(middleware(app), method="HEAD")
+    assert status == "200 OK" and body == b""
+    assert "content-length" not in {k.lower() for k, _ in headers}

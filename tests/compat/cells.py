@@ -23,7 +23,7 @@ FRAMEWORKS = [
         "Flask",
         "wsgi",
         "flask_app:app",
-        "`Embed(app, issuer=..., resolver=..., token_endpoint=\"/embed/token\")` (wraps `app.wsgi_app`); the "
+        '`Embed(app, issuer=..., resolver=..., token_endpoint="/embed/token")` (wraps `app.wsgi_app`); the '
         "resolver runs in the request context, so sessions and Flask-Login work; compress in the server or "
         "a WSGI wrapper *outside* it",
     ),
@@ -31,7 +31,7 @@ FRAMEWORKS = [
         "Django (WSGI)",
         "wsgi",
         "django_app:wsgi",
-        "`\"embed_middleware.django.EmbedMiddleware\"` in `MIDDLEWARE` *below* `CommonMiddleware`, "
+        '`"embed_middleware.django.EmbedMiddleware"` in `MIDDLEWARE` *below* `CommonMiddleware`, '
         "`SessionMiddleware` and `AuthenticationMiddleware` (and below `GZipMiddleware`); route "
         "`embed_token_view` for the endpoint",
     ),
@@ -39,22 +39,23 @@ FRAMEWORKS = [
         "Bottle",
         "wsgi",
         "bottle_app:app",
-        "`app = EmbedWSGIMiddleware(bottle_app, ...)`; views write `embed_placeholder(bottle.request.environ, "
-        "\"top\")`; session/auth wrappers (beaker) inside it when the resolver reads them, compression outside",
+        "`app = EmbedWSGIMiddleware(bottle_app, ...)`; views write "
+        '`embed_placeholder(bottle.request.environ, "top")`; session wrappers (beaker) inside it, '
+        "compression outside",
     ),
     Framework(
         "Pyramid",
         "wsgi",
         "pyramid_app:app",
         "`app = EmbedWSGIMiddleware(config.make_wsgi_app(), ...)`; views write `embed_placeholder(request, "
-        "\"top\")`; put compression (a paste filter) outside it",
+        '"top")`; put compression (a paste filter) outside it',
     ),
     Framework(
         "Falcon (WSGI)",
         "wsgi",
         "falcon_app:wsgi",
         "`app = EmbedWSGIMiddleware(falcon.App(...), ...)`; resources write `embed_placeholder(req.env, "
-        "\"top\")`; Falcon answers HEAD only where a resource defines `on_head`",
+        '"top")`; Falcon answers HEAD only where a resource defines `on_head`',
     ),
     Framework(
         "Django (ASGI)",
@@ -67,16 +68,16 @@ FRAMEWORKS = [
         "Falcon (ASGI)",
         "asgi",
         "falcon_app:asgi",
-        "`app = EmbedASGIMiddleware(falcon.asgi.App(...), ...)`; resources write `embed_placeholder(req.scope, "
-        "\"top\")`",
+        "`app = EmbedASGIMiddleware(falcon.asgi.App(...), ...)`; resources write "
+        '`embed_placeholder(req.scope, "top")`',
     ),
     Framework(
         "Starlette",
         "asgi",
         "starlette_app:app",
         "`middleware=[Middleware(SessionMiddleware, ...), Middleware(EmbedASGIMiddleware, ...)]`: the list "
-        "runs first to last on the way in, so the embed entry goes *after* sessions/auth and a `GZipMiddleware` "
-        "*before* it; templates: `add_embed_globals(templates.env)`",
+        "runs first to last on the way in, so the embed entry goes *after* sessions/auth and a "
+        "`GZipMiddleware` *before* it; templates: `add_embed_globals(templates.env)`",
     ),
     Framework(
         "FastAPI",
@@ -84,7 +85,7 @@ FRAMEWORKS = [
         "fastapi_app:app",
         "`app.add_middleware(EmbedASGIMiddleware, ...)` *first*, then `SessionMiddleware`, auth and "
         "`GZipMiddleware` (the last added runs first); routes that should answer HEAD need "
-        "`methods=[\"GET\", \"HEAD\"]`",
+        '`methods=["GET", "HEAD"]`',
     ),
     Framework(
         "Quart",
@@ -97,24 +98,28 @@ FRAMEWORKS = [
         "Litestar",
         "asgi",
         "litestar_app:app",
-        "`Litestar(..., middleware=[session_config.middleware, DefineMiddleware(EmbedASGIMiddleware, ...)])`: "
-        "the list runs first to last, so the embed entry goes after sessions/auth (`compression_config` "
+        "`Litestar(..., middleware=[session_config.middleware, "
+        "DefineMiddleware(EmbedASGIMiddleware, ...)])`: the list runs first to last, so the embed "
+        "entry goes after sessions/auth (`compression_config` "
         "compresses outside every middleware); Litestar runs middleware only for routed paths, so mount "
-        "the endpoint as a route: `asgi(\"/embed/token\")(TokenEndpointASGI(...))`",
+        'the endpoint as a route: `asgi("/embed/token")(TokenEndpointASGI(...))`',
     ),
     Framework(
         "Sanic",
         "asgi",
         "sanic_app:app",
         "`app = EmbedASGIMiddleware(sanic_app, ...)` and serve it with an ASGI server that has lifespan; "
-        "views write `embed_placeholder(request.scope, \"top\")`",
+        'views write `embed_placeholder(request.scope, "top")`',
         declares_length=False,
     ),
 ]
 
 #: Where the framework itself cannot run on the server, whatever the middleware does.
 UNSUPPORTED = {
-    ("Sanic", "daphne"): "Sanic refuses to start without the ASGI lifespan protocol, which daphne does not implement",
+    (
+        "Sanic",
+        "daphne",
+    ): "Sanic refuses to start without the ASGI lifespan protocol, which daphne does not implement",
 }
 
 

@@ -114,7 +114,9 @@ def endpoint(client: Client) -> str | None:
     if answer.status != 200:
         return f"status {answer.status} for a signed-in tenant"
     (claims,) = _claims(answer.body)
-    if (claims["tid"], claims.get("resource")) != ("acme", "top") or answer.header("Cache-Control") != NO_STORE:
+    if (claims["tid"], claims.get("resource")) != ("acme", "top") or answer.header(
+        "Cache-Control"
+    ) != NO_STORE:
         return "wrong token or cacheable answer"
     anonymous = client.request("GET", "/embed/token?resource=top")
     if anonymous.status != 401 or TOKEN.search(anonymous.body):
@@ -153,9 +155,12 @@ def head(client: Client) -> str | None:
 def disconnect(port: int, http2: bool) -> str | None:
     """Leave a long streamed page after its first bytes; the server must keep serving."""
     if http2:
-        with httpx.Client(http1=False, http2=True, timeout=15) as client:
-            with client.stream("GET", f"http://127.0.0.1:{port}/slow", headers=COOKIE) as reply:
-                next(reply.iter_raw())
+        url = f"http://127.0.0.1:{port}/slow"
+        with (
+            httpx.Client(http1=False, http2=True, timeout=15) as client,
+            client.stream("GET", url, headers=COOKIE) as reply,
+        ):
+            next(reply.iter_raw())
     else:
         with Connection(port) as connection:
             connection.send("GET", "/slow", COOKIE)

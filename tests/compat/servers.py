@@ -51,14 +51,22 @@ SERVERS = [
     Server(
         "granian WSGI",
         "wsgi",
-        lambda p, t: _py("granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(p), "--workers", "1", t),
+        lambda p, t: _py(
+            "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(p), "--workers", "1", t
+        ),
     ),
     Server(
         "granian ASGI",
         "asgi",
-        lambda p, t: _py("granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(p), "--workers", "1", t),
+        lambda p, t: _py(
+            "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(p), "--workers", "1", t
+        ),
     ),
-    Server("uvicorn h11", "asgi", lambda p, t: _py("uvicorn", "--http", "h11", "--port", str(p), "--no-access-log", t)),
+    Server(
+        "uvicorn h11",
+        "asgi",
+        lambda p, t: _py("uvicorn", "--http", "h11", "--port", str(p), "--no-access-log", t),
+    ),
     Server(
         "uvicorn httptools",
         "asgi",
@@ -84,10 +92,18 @@ def serving(server: Server, target: str, workdir: Path) -> Iterator[Running]:
     port = free_port()
     log, output = workdir / "embed.log", workdir / "server.out"
     log.write_text("")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(APPS), str(ROOT)]), "COMPAT_LOG": str(log)}
+    # COMPAT_LIBRARY: a directory holding another embed_middleware to run the matrix against (a
+    # release, or main before a fix, to see which cells a change mends).
+    paths = [os.environ.get("COMPAT_LIBRARY", ""), str(APPS), str(ROOT)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p), "COMPAT_LOG": str(log)}
     with output.open("wb") as out:
         process = subprocess.Popen(
-            server.argv(port, target), cwd=APPS, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            server.argv(port, target),
+            cwd=APPS,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         _wait_until_up(port, process, output)

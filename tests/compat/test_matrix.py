@@ -9,6 +9,7 @@ socket; "hypercorn HTTP/2" through an HTTP/2 client. Results go to build/compat.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import time
@@ -32,7 +33,36 @@ def results() -> Iterator[None]:
     yield
     OUT.parent.mkdir(parents=True, exist_ok=True)
     RESULTS["_seconds"] = round(time.monotonic() - started)
+    RESULTS["_versions"] = {name: _version(name) for name in VERSIONS}
     OUT.write_text(json.dumps(RESULTS, indent=1))
+
+
+VERSIONS = [
+    "flask",
+    "django",
+    "bottle",
+    "pyramid",
+    "falcon",
+    "starlette",
+    "fastapi",
+    "quart",
+    "litestar",
+    "sanic",
+    "gunicorn",
+    "waitress",
+    "granian",
+    "uvicorn",
+    "hypercorn",
+    "daphne",
+    "h2",
+]
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def _client(port: int, http2: bool) -> Client:
@@ -41,7 +71,12 @@ def _client(port: int, http2: bool) -> Client:
 
 @pytest.mark.parametrize("cell", CELLS, ids=[c.id for c in CELLS])
 def test_cell(cell: Cell, tmp_path: Path) -> None:
-    record: dict[str, Any] = {"framework": cell.framework.name, "server": cell.server.name}
+    record: dict[str, Any] = {
+        "framework": cell.framework.name,
+        "server": cell.server.name,
+        "interface": cell.server.interface,
+        "recipe": cell.framework.recipe,
+    }
     RESULTS[cell.id] = record
     if cell.unsupported:
         record["unsupported"] = cell.unsupported

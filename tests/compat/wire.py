@@ -47,7 +47,11 @@ class Connection:
         self.sock.close()
 
     def send(self, method: str, path: str, headers: dict[str, str] | None = None) -> None:
-        lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in (headers or {}).items())]
+        lines = [
+            f"{method} {path} HTTP/1.1",
+            "Host: 127.0.0.1",
+            *(f"{k}: {v}" for k, v in (headers or {}).items()),
+        ]
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
 
     def request(self, method: str, path: str, headers: dict[str, str] | None = None) -> Answer:

@@ -1,4 +1,4 @@
-"""Bottle: ``EmbedWSGIMiddleware`` around the Bottle app; views call ``embed_placeholder(request.environ)``."""
+"""Bottle: ``EmbedWSGIMiddleware`` around the app; views call ``embed_placeholder(request.environ)``."""
 
 from __future__ import annotations
 

@@ -7,8 +7,18 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import django
-from common import DATA, ISSUER, PLAIN, PLAIN_HEADERS, RESOLVER, astream, aslow_chunks, page, slow_chunks
-from common import stream_chunks
+from common import (
+    DATA,
+    ISSUER,
+    PLAIN,
+    PLAIN_HEADERS,
+    RESOLVER,
+    aslow_chunks,
+    astream,
+    page,
+    slow_chunks,
+    stream_chunks,
+)
 from django.conf import settings
 
 settings.configure(

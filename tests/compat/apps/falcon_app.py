@@ -6,7 +6,17 @@ from typing import Any
 
 import falcon
 import falcon.asgi
-from common import DATA, OPTIONS, PLAIN, PLAIN_HEADERS, astream, aslow_chunks, page, slow_chunks, stream_chunks
+from common import (
+    DATA,
+    OPTIONS,
+    PLAIN,
+    PLAIN_HEADERS,
+    aslow_chunks,
+    astream,
+    page,
+    slow_chunks,
+    stream_chunks,
+)
 
 from embed_middleware import EmbedASGIMiddleware, EmbedWSGIMiddleware, embed_placeholder
 
@@ -86,5 +96,6 @@ def _routes(app: Any, resources: list[Any]) -> Any:
 
 wsgi = EmbedWSGIMiddleware(_routes(falcon.App(), [Page(), Stream(), Slow(), Plain(), Data()]), **OPTIONS)
 asgi = EmbedASGIMiddleware(
-    _routes(falcon.asgi.App(), [AsyncPage(), AsyncStream(), AsyncSlow(), AsyncPlain(), AsyncData()]), **OPTIONS
+    _routes(falcon.asgi.App(), [AsyncPage(), AsyncStream(), AsyncSlow(), AsyncPlain(), AsyncData()]),
+    **OPTIONS,
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common import DATA, OPTIONS, PLAIN, PLAIN_HEADERS, astream, aslow_chunks, page, stream_chunks
+from common import DATA, OPTIONS, PLAIN, PLAIN_HEADERS, aslow_chunks, astream, page, stream_chunks
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
@@ -19,7 +19,9 @@ async def page_view(request: Request) -> str:
 
 @app.get("/stream")
 async def stream(request: Request) -> StreamingResponse:
-    return StreamingResponse(astream(stream_chunks(embed_placeholder(request, "top"))), media_type="text/html")
+    return StreamingResponse(
+        astream(stream_chunks(embed_placeholder(request, "top"))), media_type="text/html"
+    )
 
 
 @app.get("/slow")

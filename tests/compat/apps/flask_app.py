@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from common import DATA, ISSUER, PAGE_TEMPLATE, PLAIN, PLAIN_HEADERS, session_tenant, slow_chunks, stream_chunks
+from common import (
+    DATA,
+    ISSUER,
+    PAGE_TEMPLATE,
+    PLAIN,
+    PLAIN_HEADERS,
+    session_tenant,
+    slow_chunks,
+    stream_chunks,
+)
 from flask import Flask, Response, render_template_string, request
 
 from embed_middleware import Tenant, embed_placeholder

@@ -3,7 +3,18 @@ list, so closer to the handlers)."""
 
 from __future__ import annotations
 
-from common import DATA, ISSUER, OPTIONS, PLAIN, PLAIN_HEADERS, RESOLVER, astream, aslow_chunks, page, stream_chunks
+from common import (
+    DATA,
+    ISSUER,
+    OPTIONS,
+    PLAIN,
+    PLAIN_HEADERS,
+    RESOLVER,
+    aslow_chunks,
+    astream,
+    page,
+    stream_chunks,
+)
 from litestar import Litestar, MediaType, Request, Response, asgi, get, route
 from litestar.middleware import DefineMiddleware
 from litestar.response import Stream

@@ -1,10 +1,10 @@
-"""Quart: ``app.asgi_app = EmbedASGIMiddleware(app.asgi_app, ...)``; templates through ``add_embed_globals``."""
+"""Quart: ``app.asgi_app = EmbedASGIMiddleware(app.asgi_app, ...)``; templates: ``add_embed_globals``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from common import DATA, OPTIONS, PAGE_TEMPLATE, PLAIN, PLAIN_HEADERS, astream, aslow_chunks, stream_chunks
+from common import DATA, OPTIONS, PAGE_TEMPLATE, PLAIN, PLAIN_HEADERS, aslow_chunks, astream, stream_chunks
 from quart import Quart, Response, render_template_string, request
 
 from embed_middleware import EmbedASGIMiddleware, embed_placeholder

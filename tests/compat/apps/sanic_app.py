@@ -14,7 +14,9 @@ sanic.config.TOUCHUP = False
 
 @sanic.route("/page", methods=["GET", "HEAD"])
 async def page_view(request: Request) -> HTTPResponse:
-    return response.html(page(embed_placeholder(request.scope, "top"), embed_placeholder(request.scope, "side")))
+    return response.html(
+        page(embed_placeholder(request.scope, "top"), embed_placeholder(request.scope, "side"))
+    )
 
 
 @sanic.get("/stream")

@@ -4,7 +4,7 @@ after sessions/auth, before compression); templates through ``add_embed_globals(
 from __future__ import annotations
 
 import jinja2
-from common import DATA, OPTIONS, PAGE_TEMPLATE, PLAIN, PLAIN_HEADERS, astream, aslow_chunks, stream_chunks
+from common import DATA, OPTIONS, PAGE_TEMPLATE, PLAIN, PLAIN_HEADERS, aslow_chunks, astream, stream_chunks
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -24,7 +24,9 @@ async def page(request: Request) -> Response:
 
 
 async def stream(request: Request) -> Response:
-    return StreamingResponse(astream(stream_chunks(embed_placeholder(request, "top"))), media_type="text/html")
+    return StreamingResponse(
+        astream(stream_chunks(embed_placeholder(request, "top"))), media_type="text/html"
+    )
 
 
 async def slow(request: Request) -> Response:
