@@ -5,7 +5,8 @@
     app.wsgi_app = EmbedWSGIMiddleware(app.wsgi_app, issuer=TokenIssuer(), resolver=from_environ())
 
 The adapter translates PEP 3333 into calls on the pure ``Exchange``: it defers the server's
-``start_response`` until the first non-empty output (so headers can still change), honours
+``start_response`` until the first non-empty output (so headers can still change), reading the app's
+body up to that output before its own call returns (granian reads the head at that moment), honours
 ``exc_info`` and the legacy ``write()`` callable, always closes the app's iterable, and hands
 responses it will not rewrite (JSON, files through ``wsgi.file_wrapper``) to the server untouched.
 """

@@ -89,10 +89,7 @@ def render() -> str:
     notes = sorted({n for r in cells.values() for n in (r.get("notes") or {}).values() if n})
     servers_noted = sorted({r["server"] for r in cells.values() if r.get("notes")})
     for note in notes:
-        lines.append(
-            f"¹ {', '.join(servers_noted)}: {note.removeprefix('note: ')} (the server's own framing for "
-            "any HEAD without Content-Length, with or without the middleware)."
-        )
+        lines.append(f"¹ {', '.join(servers_noted)}: {note.removeprefix('note: ')}.")
     versions = results.get("_versions", {})
     lines += [
         "",

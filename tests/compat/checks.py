@@ -140,10 +140,20 @@ def head(client: Client) -> str | None:
         if stray := client.leftover():
             # waitress frames every length-less answer as chunked, HEAD too, and ends it with a
             # terminator; it announces Connection: close first and closes, so no client reads on.
-            server_own = stray == b"0\r\n\r\n" and answer.closes and answer.header("Transfer-Encoding")
+            server_own = (
+                stray == b"0\r\n\r\n"
+                and answer.closes
+                and client.closed_by_server
+                and answer.header("Transfer-Encoding")
+            )
             if not server_own:
                 return f"{len(stray)} stray bytes after the HEAD answer: {stray[:20]!r}"
-            return NOTE + "length-less HEAD: chunk terminator after it, on a connection announced and closed"
+            return NOTE + (
+                "a HEAD of a page (no Content-Length) is framed `Transfer-Encoding: chunked` with "
+                "`Connection: close`, then a stray `0\\r\\n\\r\\n` before the server closes: its own framing "
+                "of every length-less HEAD, with or without the middleware; the connection is closed, so "
+                "no client reads it"
+            )
         if answer.closes:
             return None
     after = client.request("GET", "/plain")

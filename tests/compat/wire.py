@@ -36,6 +36,8 @@ class Connection:
     def __init__(self, port: int, timeout: float = 15.0) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self._buffer = b""
+        #: Whether the server closed its side (seen by ``leftover``).
+        self.eof = False
 
     def __enter__(self) -> Connection:
         return self
@@ -130,7 +132,10 @@ class Connection:
         try:
             while self._fill():
                 pass
-        except (TimeoutError, ConnectionResetError):
+            self.eof = True
+        except ConnectionResetError:
+            self.eof = True
+        except TimeoutError:
             pass
         finally:
             self.sock.settimeout(before)
@@ -160,6 +165,10 @@ class RawClient:
 
     def leftover(self) -> bytes:
         return self.last.leftover() if self.last is not None else b""
+
+    @property
+    def closed_by_server(self) -> bool:
+        return self.last is not None and self.last.eof
 
     def close(self) -> None:
         for connection in {self._open, self.last}:
