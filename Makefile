@@ -68,5 +68,14 @@ interop: $(STAMP)
 superset-demo: $(STAMP)
 	$(BIN)/python -m examples.superset_demo
 
+## Run the compatibility matrix: every framework under every server it runs on, real processes on
+## loopback (tests/compat). Its frameworks and servers are pinned in tests/compat/requirements.txt and
+## installed with uv into .venv-compat; the table goes to build/compat.md and the README's
+## "Servers and frameworks" section.
+.PHONY: compat
+compat: $(STAMP)
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv
+	$(BIN)/python scripts/compat.py
+
 clean:
-	rm -rf $(VENV) .venv-matrix .venv-superset .cache/superset build .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-matrix .venv-superset .venv-compat .cache/superset build .pytest_cache .mypy_cache .ruff_cache .hypothesis

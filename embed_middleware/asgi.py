@@ -27,6 +27,7 @@ from .config import EmbedConfig
 from .endpoint import MountedEndpoint, answer_jwks_request, answer_token_request
 from .errors import TokenIssueError
 from .exchange import Emission, Exchange, _WarnOnce
+from .framing import DeclaredBody, declared_length
 from .placeholders import NONCE_KEY, EmbedContext
 from .scope_request import ScopeRequest, read_mark
 
@@ -42,7 +43,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 class EmbedASGIMiddleware:
     """Rewrites token placeholders in the wrapped ASGI app's pages; options as in ``EmbedConfig``."""
 
-    def __init__(self, app: Any, /, **options: Any) -> None:
+    def __init__(self, app: Any = None, /, **options: Any) -> None:
+        if app is None:  # Litestar's DefineMiddleware passes the app by keyword
+            app = options.pop("app", None)
+            if app is None:
+                raise TypeError("EmbedASGIMiddleware needs the ASGI app to wrap")
         #: ASGI2 (double-callable) apps are accepted through asgiref's adapter.
         self.app: ASGIApp = guarantee_single_callable(app)
         #: Validated at construction: a bad option fails here, at start-up, not on a request.
@@ -74,7 +79,7 @@ class EmbedASGIMiddleware:
                 await _ASGIResponder(exchange, self.config, send, self._warnings).emit_own(emission)
                 return
         responder = _ASGIResponder(exchange, self.config, send, self._warnings, method)
-        await self.app(scope, receive, responder.send)
+        await self.app(scope, responder.watch(receive), responder.send)
         await responder.finish()
 
 
@@ -108,12 +113,35 @@ class _ASGIResponder:
     ) -> None:
         self._exchange = exchange
         self._config = config
-        self._send = send
+        self._server_send = send
         self._warnings = warnings
         self._method = method
         self._start: Message | None = None
         #: The response is not ours (JSON, files…): every message goes on exactly as the app sent it.
         self._untouched = False
+        #: Where the app's body ends by its own Content-Length (Quart ends it with an extra message).
+        self._declared = DeclaredBody(None)
+        #: The client went away (``http.disconnect``, or the server's send failed): an app that stops
+        #: then is doing what it should, not leaving its body unfinished.
+        self._disconnected = False
+
+    def watch(self, receive: Receive) -> Receive:
+        """The server's ``receive``, noting an ``http.disconnect`` the app is told about."""
+
+        async def watched() -> Message:
+            message = await receive()
+            if message.get("type") == "http.disconnect":
+                self._disconnected = True
+            return message
+
+        return watched
+
+    async def _send(self, message: Message) -> None:
+        try:
+            await self._server_send(message)
+        except OSError:  # uvicorn's ClientDisconnected and the servers' socket errors
+            self._disconnected = True
+            raise
 
     async def send(self, message: Message) -> None:
         if self._untouched:
@@ -125,14 +153,18 @@ class _ASGIResponder:
             if self._start is not None:
                 # As uvicorn would: a second start is an app bug, never a silent replacement.
                 raise RuntimeError("the app sent http.response.start twice")
+            # Any iterable will do (the spec); Sanic sends a generator, which can be read only once.
+            raw_headers = list(message.get("headers", ()))
+            message = {**message, "headers": raw_headers}
             self._start = message
             status = int(message["status"])
-            if self._leaves_untouched(status, message.get("headers", ())):
+            if self._leaves_untouched(status, raw_headers):
                 self._untouched = True
                 await self._send(message)
                 return
-            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", ())]
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers]
             exchange.start(status, headers)
+            self._declared = DeclaredBody(declared_length(headers) if exchange.rewrites else None)
         elif kind == "http.response.body":
             if exchange.failed:
                 return
@@ -141,8 +173,10 @@ class _ASGIResponder:
                 if not message.get("more_body", False):
                     exchange.body(b"", final=True)  # records the end, so finish() adds nothing
                 return
-            more = bool(message.get("more_body", False))
-            await self._feed(message.get("body", b""), more=more)
+            if exchange.done:
+                return  # the body already ended at its declared length: an empty final message adds nothing
+            chunk, final = self._declared.clip(message.get("body", b""), not message.get("more_body", False))
+            await self._feed(chunk, more=not final)
         elif kind in ("http.response.pathsend", "http.response.zerocopysend"):
             # A file the server sends itself: zero-copy matters more than rewriting it, so it goes
             # through untouched (its head still gets the header token and cache rules).
@@ -216,9 +250,14 @@ class _ASGIResponder:
     async def finish(self) -> None:
         """The app returned: if it never ended its body, end it, so held-back bytes are not lost."""
         exchange = self._exchange
-        if self._start is not None and not self._untouched and not exchange.done and not exchange.failed:
-            logger.warning("the app returned without finishing its response body; finishing it")
-            await self._feed(b"", more=False)
+        if self._start is None or self._untouched or exchange.done or exchange.failed:
+            return
+        if self._disconnected:
+            # The client left and the app stopped, as it should: nobody is there to finish it for.
+            logger.debug("the client disconnected before the response body ended")
+            return
+        logger.warning("the app returned without finishing its response body; finishing it")
+        await self._feed(b"", more=False)
 
     async def emit_own(self, emission: Emission) -> None:
         await self._emit(emission, more=False)

@@ -179,6 +179,7 @@ class EmbedConfig:
         try:
             syntax = PlaceholderSyntax(placeholder, max_resource_length)
             policy = ResponsePolicy.for_types(content_types)
+            vary = tuple(vary) if vary is not None else vary_of(resolver)
         except ValueError as error:
             raise ConfigurationError(str(error)) from None
         return cls(
@@ -191,7 +192,7 @@ class EmbedConfig:
             missing_tenant=missing_tenant,
             header=header,
             token_endpoint=token_endpoint,
-            vary=tuple(vary) if vary is not None else vary_of(resolver),
+            vary=vary,
             jwks_path=jwks_path,
             resolver_timeout=float(resolver_timeout),
             mark_key=getattr(resolver, "mark_key", None),

@@ -41,7 +41,7 @@ from typing import Any, cast
 from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings  # type: ignore[import-untyped]
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
-from django.http import HttpResponse  # type: ignore[import-untyped]
+from django.http import HttpResponse, StreamingHttpResponse  # type: ignore[import-untyped]
 from django.utils.module_loading import import_string  # type: ignore[import-untyped]
 from werkzeug.wrappers import Request
 
@@ -270,6 +270,8 @@ def _finish(
     or the ``stream`` that follows the app's; or our clean 500 in its place."""
     head = first.head
     assert head is not None
+    if exchange.heads_a_page and not exchange.failed:
+        return _headless(response, head.headers, in_async)
     if exchange.failed:
         body = [first.body]
         if not response.streaming:  # nothing to close: a new response stands in for it
@@ -284,6 +286,21 @@ def _finish(
     elif stream is not None:
         response.streaming_content = stream
     return response
+
+
+def _headless(response: Any, headers: list[tuple[str, str]], in_async: bool) -> Any:
+    """A HEAD of a page as a body-less stream: no Content-Length can be right (the GET's tokens are not
+    minted for a HEAD), and a plain response would get the unrewritten length back from
+    ``CommonMiddleware`` (or 0, emptied), which recounts ``content`` on the way out."""
+    headless = StreamingHttpResponse(_replay([]) if in_async else iter(()), status=response.status_code)
+    headless.reason_phrase = response.reason_phrase
+    _set_headers(headless, headers)
+    headless.cookies = response.cookies
+    # What the app's response would have closed (a stream's iterator, a file) closes with this one;
+    # close() itself is not called here, since it also sends request_finished, which the handler will.
+    # (Django lists a stream's own close() there too.)
+    headless._resource_closers.extend(getattr(response, "_resource_closers", ()))
+    return headless
 
 
 def _set_headers(response: Any, headers: list[tuple[str, str]]) -> None:

@@ -252,6 +252,11 @@ class Exchange:
         return self._mode is _Mode.REWRITE
 
     @property
+    def heads_a_page(self) -> bool:
+        """Whether this is a HEAD of a page: headers as a GET's, no length, and no body of the app's."""
+        return self._mode is _Mode.HEAD
+
+    @property
     def passes(self) -> bool:
         """Whether the body goes to the client exactly as the app wrote it."""
         return self._mode is _Mode.PASS
@@ -293,7 +298,11 @@ class Exchange:
             return Emission(last=True)
         self._done = final
         try:
-            if self._rewriter is None or not self._scans:
+            if self._mode is _Mode.HEAD:
+                # A HEAD answer has no body; the app's bytes (the unrewritten GET body, for many
+                # frameworks) must not reach a server that would count them into a Content-Length.
+                out = b""
+            elif self._rewriter is None or not self._scans:
                 out = chunk  # no nonce drawn yet: nothing in this chunk can be the app's placeholder
             else:
                 out = self._rewriter.feed(chunk) if chunk else b""

@@ -39,7 +39,7 @@ from .endpoint import answer_token_request
 from .errors import ConfigurationError
 from .exchange import Exchange, _WarnOnce
 from .placeholders import embed_placeholder, embed_url
-from .tenants import ENVIRON_KEY, Tenant, from_environ
+from .tenants import ENVIRON_KEY, Tenant, from_environ, vary_of
 from .tokens import TokenIssuer
 from .wsgi import EmbedWSGIMiddleware
 
@@ -71,8 +71,13 @@ class Embed:
     ) -> None:
         _check_resolver(resolver)
         self.resolver = resolver
-        #: The page side reads only the tenant the hook marked: Cookie in Vary, unless ``vary=``.
-        self._options: dict[str, Any] = {"issuer": issuer, "resolver": from_environ(), **options}
+        #: The page side reads only the tenant the hook marked; Vary is what *your* resolver declares
+        #: it reads (``resolver.vary``), ``*`` when it declares nothing, unless ``vary=`` says.
+        self._options: dict[str, Any] = {
+            "issuer": issuer,
+            "resolver": from_environ(vary=vary_of(resolver)),
+            **options,
+        }
         #: Validated now (a bad option fails at start-up); the token view answers with it.
         self.config = EmbedConfig.from_options(token_endpoint=token_endpoint, **self._options)
         self.token_endpoint = token_endpoint

@@ -169,6 +169,9 @@ def add_vary(headers: HeaderList, names: Iterable[str]) -> None:
     names = list(names)
     if not names:
         return
+    if "*" in names:  # RFC 9110 12.5.5: "*" alone says it all, and no list may add to it
+        set_header(headers, "Vary", "*")
+        return
     present = [v for k, v in headers if k.lower() == "vary"]
     if not present:  # the usual case: nothing to merge with
         headers.append(("Vary", ", ".join(dict.fromkeys(names))))

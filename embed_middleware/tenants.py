@@ -84,9 +84,58 @@ class Resolver(Protocol):
     def __call__(self, request: Request) -> Tenant | None: ...
 
 
-def vary_of(resolver: AnyResolver) -> tuple[str, ...]:
-    """The headers a resolver's answer depends on; a plain function is assumed to read cookies."""
-    return tuple(getattr(resolver, "vary", ("Cookie",)))
+#: ``Vary`` for a resolver that does not say what it reads: anything about the request may matter.
+UNDECLARED_VARY = ("*",)
+
+
+def vary_of(resolver: object) -> tuple[str, ...]:
+    """The request headers a resolver's answer depends on, as the resolver declares them (``vary``).
+
+    Built-ins declare theirs. A function of your own could read anything (the session cookie,
+    ``Authorization``, ``Host``, the client's address), so guessing one header would make a false
+    statement to every cache: an undeclared resolver gets ``Vary: *`` ("do not reuse for another
+    request"), which is always true. Declare ``my_resolver.vary = ("Cookie",)`` (or pass the
+    middleware's ``vary=``) for the precise header list.
+    """
+    declared = getattr(resolver, "vary", None)
+    if declared is None:
+        return UNDECLARED_VARY
+    if isinstance(declared, str):
+        raise ValueError(f"a resolver's vary must be a list of header names, not {declared!r}")
+    return tuple(declared)
+
+
+# What the built-ins read, from werkzeug's ``Request`` (WSGI, ASGI) or Django's ``HttpRequest`` (the Django
+# middleware hands hooks Django's own): both have ``headers.get``; the rest is spelled differently.
+
+
+def _is_django(request: object) -> bool:
+    return hasattr(request, "COOKIES") and hasattr(request, "get_host")
+
+
+def request_cookie(request: Any, name: str) -> str | None:
+    """A cookie's value: werkzeug's ``cookies``, Django's ``COOKIES``."""
+    cookies = request.COOKIES if _is_django(request) else request.cookies
+    value = cookies.get(name)
+    return value if isinstance(value, str) else None
+
+
+def request_host(request: Any) -> str:
+    """The Host (with port): werkzeug's ``host``; Django's ``get_host()``, which checks ALLOWED_HOSTS."""
+    host = request.get_host() if _is_django(request) else request.host
+    return host if isinstance(host, str) else ""
+
+
+def request_path(request: Any) -> str:
+    """The path inside the app: werkzeug's ``path``; Django's ``path_info`` (``path`` adds SCRIPT_NAME)."""
+    path = request.path_info if _is_django(request) else request.path
+    return path if isinstance(path, str) else ""
+
+
+def request_environ(request: Any) -> Mapping[str, Any]:
+    """The environ: Django's ``META`` (present under ASGI too), werkzeug's ``environ``."""
+    environ = request.META if _is_django(request) else request.environ
+    return environ if isinstance(environ, Mapping) else {}
 
 
 @lru_cache(maxsize=4096)
@@ -239,7 +288,7 @@ def from_subdomain(base_domain: str, *, lookup: Lookup | None = None) -> Resolve
     suffix = "." + base_domain.lower().strip(".")
 
     def find(request: Request) -> str | None:
-        host = request.host.lower().rsplit(":", 1)[0] if request.host else ""
+        host = request_host(request).lower().rsplit(":", 1)[0]
         if not host.endswith(suffix):
             return None
         label = host[: -len(suffix)]
@@ -256,7 +305,7 @@ def from_path_prefix(prefix: str = "/", *, lookup: Lookup | None = None) -> Reso
     start = "/" + prefix.strip("/") + "/" if prefix.strip("/") else "/"
 
     def find(request: Request) -> str | None:
-        path = request.path
+        path = request_path(request)
         if not path.startswith(start):
             return None
         return path[len(start) :].split("/", 1)[0] or None
@@ -273,7 +322,7 @@ def from_cookie(name: str, *, lookup: Lookup | None = None) -> Resolver:
     # A lookup function may verify what it reads (a signed session id); a plain value or table cannot.
     verified = lookup is not None and not isinstance(lookup, Mapping)
     return _raw_id_resolver(
-        f"from cookie {name}", lambda r: r.cookies.get(name), lookup, ("Cookie",), not verified
+        f"from cookie {name}", lambda r: request_cookie(r, name), lookup, ("Cookie",), not verified
     )
 
 
@@ -295,7 +344,7 @@ def from_environ(
         return _tenant_from(value if isinstance(value, str) else None, lookup)
 
     def resolve(request: Request) -> Tenant | None:
-        return from_mark(request.environ.get(key))
+        return from_mark(request_environ(request).get(key))
 
     named = _named(f"from environ[{key!r}]", resolve, tuple(vary), lookup, client_input=False)
     if lookup is not None and not isinstance(lookup, Mapping):

@@ -5,13 +5,15 @@
     app.wsgi_app = EmbedWSGIMiddleware(app.wsgi_app, issuer=TokenIssuer(), resolver=from_environ())
 
 The adapter translates PEP 3333 into calls on the pure ``Exchange``: it defers the server's
-``start_response`` until the first non-empty output (so headers can still change), honours
+``start_response`` until the first non-empty output (so headers can still change), reading the app's
+body up to that output before its own call returns (granian reads the head at that moment), honours
 ``exc_info`` and the legacy ``write()`` callable, always closes the app's iterable, and hands
 responses it will not rewrite (JSON, files through ``wsgi.file_wrapper``) to the server untouched.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -22,6 +24,7 @@ from werkzeug.wsgi import ClosingIterator
 from .config import EmbedConfig
 from .endpoint import MountedEndpoint, answer_jwks_request, answer_token_request
 from .exchange import Emission, Exchange, _WarnOnce, status_line
+from .framing import DeclaredBody, declared_length
 from .placeholders import NONCE_KEY, EmbedContext
 from .scope_request import ascii_query
 
@@ -30,13 +33,19 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 logger = logging.getLogger("embed_middleware")
+#: What priming the body stream gives back when the app wrote nothing at all.
+_ENDED: Any = object()
 
 
 class EmbedWSGIMiddleware:
     """Rewrites token placeholders in the wrapped app's pages; options as in ``EmbedConfig``."""
 
-    def __init__(self, app: WSGIApplication, /, **options: Any) -> None:
-        self.app = app
+    def __init__(self, app: WSGIApplication | None = None, /, **options: Any) -> None:
+        if app is None:  # as under ASGI, a factory may pass the app by keyword
+            app = options.pop("app", None)
+            if app is None:
+                raise TypeError("EmbedWSGIMiddleware needs the WSGI app to wrap")
+        self.app: WSGIApplication = app
         #: Validated at construction: a bad option fails here, at start-up, not on a request.
         self.config = EmbedConfig.from_options(**options)
         self._warnings = _WarnOnce()
@@ -101,9 +110,8 @@ class _WSGIResponder:
         self._upstream_write: Any = None
         self._status_text = ""
         self._started = False
-        self._declared_length: int | None = None
-        #: Body bytes counted against the declared length; a restart (exc_info) starts again.
-        self._consumed = 0
+        #: Body bytes counted against the app's Content-Length; a restart (exc_info) starts again.
+        self._declared = DeclaredBody(None)
 
     def respond(self, app: WSGIApplication, environ: WSGIEnvironment) -> Iterable[bytes]:
         app_iter = app(environ, self._start_response)
@@ -122,7 +130,18 @@ class _WSGIResponder:
                 return app_iter
             _close(app_iter)
             return [emission.body]
-        return ClosingIterator(self._stream(app_iter), _closer(app_iter))
+        # Some servers (granian) read the status and headers as soon as this call returns, before
+        # iterating: PEP 3333 lets start_response wait for the first output, they do not. So the body
+        # is read here up to its first output, which is when the head is decided and sent (a server
+        # that waits would have waited for that same output), and the rest streams as before.
+        stream = self._stream(app_iter)
+        try:
+            first = next(stream, _ENDED)
+        except BaseException:
+            _close(app_iter)
+            raise
+        rest: Iterable[bytes] = stream if first is _ENDED else itertools.chain((first,), stream)
+        return ClosingIterator(rest, _closer(app_iter))
 
     def _start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
@@ -151,8 +170,7 @@ class _WSGIResponder:
             self._untouched = True
             return self._upstream(status, headers)
         exchange.start(code, headers)
-        self._declared_length = _declared_length(headers) if exchange.rewrites else None
-        self._consumed = 0
+        self._declared = DeclaredBody(declared_length(headers) if exchange.rewrites else None)
         return self._write
 
     def _leaves_untouched(self, status: int, headers: list[tuple[str, str]]) -> bool:
@@ -188,16 +206,7 @@ class _WSGIResponder:
             if self._untouched:  # start_response came lazily, during the first iteration
                 yield chunk
                 continue
-            final = count is not None and index == count - 1
-            declared = self._declared_length
-            if declared is not None:
-                consumed = self._consumed
-                if consumed + len(chunk) >= declared:
-                    if consumed + len(chunk) > declared:
-                        logger.warning("the app sent more than its own Content-Length; the excess is dropped")
-                    chunk = chunk[: declared - consumed]
-                    final = True
-                self._consumed = consumed + len(chunk)
+            chunk, final = self._declared.clip(chunk, count is not None and index == count - 1)
             emission = exchange.body(chunk, final=final)
             self._send_head(emission)
             if emission.body:
@@ -206,21 +215,12 @@ class _WSGIResponder:
                 return
         if not self._started:
             raise AssertionError("the app returned without calling start_response")
+        if self._untouched:
+            return  # its head went to the server as the app sent it: nothing of ours to end
         emission = exchange.body(b"", final=True)
         self._send_head(emission)
         if emission.body:
             yield emission.body
-
-
-def _declared_length(headers: list[tuple[str, str]]) -> int | None:
-    for name, value in headers:
-        if name.lower() == "content-length":
-            try:
-                length = int(value)
-            except ValueError:
-                return None
-            return length if length >= 0 else None
-    return None
 
 
 def _closer(app_iter: Iterable[bytes]) -> list[Any]:

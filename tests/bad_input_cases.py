@@ -155,7 +155,8 @@ class Case:
     host: bytes | None = b"testserver"
     headers: tuple[tuple[bytes, bytes], ...] = ()
     options: Options = dict
-    #: "page" (whole, placeholders substituted), "untouched" (the app's bytes exactly), "500" (our clean
+    #: "page" (whole, placeholders substituted), "untouched" (the app's bytes exactly), "head" (the head
+    #: of a page, none of the app's bytes), "500" (our clean
     #: 500), "raises" (``raises`` reaches the server; what went out is a prefix), "page+raises" (whole,
     #: then ``raises``), "cut" (the client left: a prefix, nothing raised); or one per adapter.
     outcome: str | Mapping[str, str] = "page"
@@ -172,8 +173,8 @@ class Case:
     #: Whether the app asks for the request's nonce (as writing any placeholder of its own does).
     draws: bool = True
     wsgi_list: bool = False
-    #: The app's declared length: the WSGI adapter drops what goes beyond it, as a server must.
-    wsgi_cut: int | None = None
+    #: The app's declared length: both adapters drop what goes beyond it, as a server must.
+    cut: int | None = None
     lint: bool = True
     #: A log line that must appear exactly once per middleware (per adapter, or None for none).
     logs: str | Mapping[str, str | None] | None = None
@@ -411,13 +412,15 @@ CASES: list[Case] = [
          steps=page(ours(b"\xff\xfe caf\xe9 <JWT_TOKEN:top> \xc3\x28 \x80\x00"))),
     Case("UTF-16 body", "the app's placeholder is not ASCII bytes: left byte for byte, no token",
          steps=page(PAGE.decode("ascii").encode("utf-16"))),
-    Case("body longer than its Content-Length", "WSGI drops the excess (logged), ASGI sends it all; "
-         "Content-Length matches either way",
+    Case("body longer than its Content-Length", "both adapters drop the excess (logged), as a server must; "
+         "Content-Length matches",
          steps=(start(length=len(PAGE)), Step("body", PAGE + b"MORE" + ours(b"<JWT_TOKEN>"))),
-         wsgi_cut=len(PAGE), wsgi_list=True, logs={"wsgi": "more than its own Content-Length", "asgi": None}),
+         cut=len(PAGE), wsgi_list=True, logs="more than its own Content-Length"),
     Case("body shorter than its Content-Length", "Content-Length becomes the body actually sent",
          steps=(start(length=500), Step("body", PAGE))),
-    untouched("body on HEAD", "passed on (the server drops it), no token minted", NORMAL, method="HEAD"),
+    Case("body on HEAD", "dropped: a HEAD answer has none, and a server could count it into a length "
+         "(granian) or send it (waitress); no token minted", steps=NORMAL, method="HEAD", outcome="head",
+         tenant=None),
     untouched("body on 204", "passed untouched, no token", page(PAGE, status=204), lint=False),
     untouched("body on 304", "passed untouched, no token", page(PAGE, status=304), lint=False),
     untouched("1xx status with a body", "103 is never rewritten: untouched", page(PAGE, status=103)),

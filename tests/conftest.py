@@ -13,6 +13,14 @@ import pytest
 import wsgi_helpers
 from redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
 
+#: Suites with set-ups of their own, which CI runs after `make test`: the compatibility matrix needs a
+#: virtualenv of frameworks and servers (`make compat`), the Superset interop suite a Superset set up
+#: from its own lock, minutes cold (`make interop`). Left out of the main run rather than shown as skips.
+collect_ignore = [
+    *([] if os.environ.get("EMBED_COMPAT") else ["compat"]),
+    *([] if os.environ.get("EMBED_INTEROP") == "1" else ["interop"]),
+]
+
 
 @pytest.fixture(params=sorted(wsgi_helpers.CHECKERS))
 def wsgi_checkers(request: pytest.FixtureRequest) -> Iterator[str]:
@@ -28,10 +36,6 @@ def redis_server() -> Iterator[RedisServer]:
     with RedisServer() as server:
         yield server
 
-
-#: The Superset interop suite is `make interop`'s (CI runs it after `make test`): it needs a Superset
-#: set up from its own lock, minutes cold. Left out of the main run rather than shown as 24 skips.
-collect_ignore = [] if os.environ.get("EMBED_INTEROP") == "1" else ["interop"]
 
 _STARTED = time.time()
 _BUILD = Path(__file__).resolve().parent.parent / "build"

@@ -50,7 +50,7 @@ MARK = b"\x00TOKEN\x00"
 OWN_500 = b"Internal Server Error: could not prepare the embed.\n"
 FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 ADAPTERS = ("wsgi", "asgi")
-WHOLE = ("page", "untouched", "500", "page+raises")
+WHOLE = ("page", "untouched", "head", "500", "page+raises")
 #: Every issuer in the table names TEST_RESOURCES and allows the unscoped token.
 ALLOWED = frozenset(TEST_RESOURCES)
 #: Room the engine makes in every name for the app's ":NONCE".
@@ -437,10 +437,10 @@ def check(h: Harness, case: Case, served: Served) -> list[bytes]:
         assert int(length) == len(served.body), f"{where}: Content-Length {length}, body {len(served.body)}"
     # (c) the body: the app's bytes, placeholders substituted
     app_body = b"".join(s.data for s in steps if s.kind == "body" and isinstance(s.data, bytes))
-    if adapter == "wsgi" and case.wsgi_cut is not None:
-        app_body = app_body[: case.wsgi_cut]
+    if case.cut is not None:
+        app_body = app_body[: case.cut]
     config = h.mw.config
-    fixed = {"500": (OWN_500, []), "untouched": (app_body, [])}.get(outcome)
+    fixed = {"500": (OWN_500, []), "untouched": (app_body, []), "head": (b"", [])}.get(outcome)
     expected, due = fixed or reference(
         app_body, case, h.nonce, config.syntax.max_resource_length, config.max_tokens_per_response
     )

@@ -23,7 +23,16 @@ import jwt
 import pytest
 from django.conf import settings
 
-from embed_middleware import Tenant, TokenIssuer, first_of, from_environ, from_header
+from embed_middleware import (
+    Tenant,
+    TokenIssuer,
+    first_of,
+    from_cookie,
+    from_environ,
+    from_header,
+    from_path_prefix,
+    from_subdomain,
+)
 
 if not settings.configured:
     settings.configure(
@@ -619,3 +628,73 @@ def test_example_runs_as_a_module() -> None:
         _, errors = server.communicate(timeout=20)
     assert server.returncode == 0
     assert "eyJ" not in errors and "[redacted]" in errors, "tokens never reach the log"
+
+
+# -- the built-in resolvers read Django's HttpRequest (issue 13: a 500 on every page before) ---------------
+
+SESSIONS = {"s3cret-acme": Tenant("acme")}
+
+
+def session_lookup(value: str) -> Tenant | None:
+    """Stands for a lookup that verifies a session id (a function: the resolver counts as verified)."""
+    return SESSIONS.get(value)
+
+
+@pytest.mark.parametrize(
+    ("resolver", "headers"),
+    [
+        (lambda: from_cookie("sid", lookup=session_lookup), {"Cookie": "sid=s3cret-acme"}),
+        (lambda: from_subdomain("example.com"), {"Host": "acme.example.com"}),
+        (lambda: from_header("X-Tenant"), {"X-Tenant": "acme"}),
+    ],
+    ids=["from_cookie", "from_subdomain", "from_header"],
+)
+@pytest.mark.parametrize("in_async", [False, True], ids=["wsgi", "asgi"])
+def test_built_in_resolvers_read_djangos_request(
+    resolver: Callable[[], Any], headers: dict[str, str], in_async: bool
+) -> None:
+    hosts = override_settings(ALLOWED_HOSTS=["testserver", ".example.com"])
+    with embed(resolver=resolver()), hosts:
+        if in_async:  # a scope of its own: Django's AsyncClient adds its own Host and Cookie fields
+            scope = http_scope("/t/anonymous")
+            scope["headers"] = [
+                (k.lower().encode(), v.encode()) for k, v in {"Host": "testserver", **headers}.items()
+            ]
+            messages = asyncio.run(call_asgi(ASGIHandler(), scope))
+            status = messages[0]["status"]
+            body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+        else:
+            response = Client().get("/t/anonymous", headers=headers)
+            status, body = response.status_code, body_of(response)
+    assert status == 200, body
+    (token,) = claims(body)
+    assert (token["sub"], token["resource"]) == ("acme", "top")
+
+
+def test_from_path_prefix_reads_the_path_inside_the_app() -> None:
+    """Django's ``path`` carries SCRIPT_NAME; the resolver reads ``path_info``, as werkzeug's ``path``."""
+    request = RequestFactory().get("/t/acme/page", SCRIPT_NAME="/mounted")
+    request.path = "/mounted/t/acme/page"
+    assert from_path_prefix("/t/")(request) == Tenant("acme")
+    assert from_cookie("sid", lookup=session_lookup)(RequestFactory().get("/", HTTP_COOKIE="x=1")) is None
+
+
+@pytest.mark.parametrize("in_async", [False, True], ids=["wsgi", "asgi"])
+def test_head_of_a_page_keeps_no_length_under_common_middleware(in_async: bool) -> None:
+    """CommonMiddleware (above the embed middleware) recounts ``content``: a HEAD used to get the
+    unrewritten page's length (256 for a 629-byte GET). A body-less stream leaves nothing to count."""
+    stack = ["django.middleware.common.CommonMiddleware", "embed_middleware.django.EmbedMiddleware"]
+    with embed(), override_settings(MIDDLEWARE=stack):
+        if in_async:
+            messages = asyncio.run(call_asgi(ASGIHandler(), http_scope("/t/page", "HEAD")))
+            headers = {k.decode().lower(): v.decode() for k, v in messages[0]["headers"]}
+            body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+            cookies = [v for k, v in messages[0]["headers"] if k.lower() == b"set-cookie"]
+        else:
+            response = Client().head("/t/page")
+            headers = {k.lower(): v for k, v in response.headers.items()}
+            body, cookies = body_of(response), [response.cookies["app"].value]
+            response.close()
+    assert "content-length" not in headers, headers
+    assert body == b"" and headers["cache-control"] == "private, no-store"
+    assert cookies, "the app's cookies stay"

@@ -34,6 +34,10 @@ def session_tenant() -> Tenant | None:
     return TENANTS.get(session.get("tenant", ""))
 
 
+# What it reads, for Vary (undeclared, the middleware could only say "*").
+session_tenant.vary = ("Cookie",)  # type: ignore[attr-defined]
+
+
 def make_app(*, factory: bool = False, **options: Any) -> tuple[Flask, Embed]:
     app = Flask(__name__)
     app.secret_key = "test-secret-" + "s" * 32
@@ -352,3 +356,16 @@ def test_current_user_names_the_tenant() -> None:
     assert TOKEN.search(anonymous.get("/").get_data(as_text=True)) is None
     assert claims_from(bob.get("/embed/token?resource=top_airlines"))["sub"] == "globex"
     assert anonymous.get("/embed/token").status_code == 401
+
+
+def test_a_resolver_that_declares_nothing_varies_on_everything() -> None:
+    """The middleware cannot know what a function of yours reads: it says ``Vary: *``, never a guess."""
+
+    def undeclared() -> Tenant | None:
+        return TENANTS.get(session.get("tenant", ""))
+
+    app = make_app(resolver=undeclared, token_endpoint="/embed/token")[0]
+    client = client_of(app, "acme")
+    # Flask's session adds Cookie after the view; "*" among the members still means "*" to a cache.
+    assert "*" in client.get("/embed/token?resource=top_airlines").headers["Vary"].split(", ")
+    assert client.get("/").headers["Vary"] == "*", "the page: merged with the session's Cookie"

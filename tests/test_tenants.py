@@ -456,7 +456,7 @@ def test_first_of_vary_is_the_ordered_union() -> None:
     assert resolve.vary == ("X-Tenant", "Cookie", "Host", "Authorization")  # type: ignore[attr-defined]
 
 
-def test_first_of_vary_counts_plain_functions_as_reading_cookies() -> None:
+def test_first_of_vary_counts_undeclared_functions_as_reading_anything() -> None:
     def plain(request: Request) -> Tenant | None:
         return None
 
@@ -464,9 +464,9 @@ def test_first_of_vary_counts_plain_functions_as_reading_cookies() -> None:
         return None
 
     with_vary.vary = ("X-Api-Key",)  # type: ignore[attr-defined]
-    assert vary_of(plain) == ("Cookie",)
+    assert vary_of(plain) == ("*",), "what a function reads is unknown: never a guessed header"
     assert vary_of(with_vary) == ("X-Api-Key",)
-    assert first_of(from_path_prefix(), plain).vary == ("Cookie",)  # type: ignore[attr-defined]
+    assert first_of(from_path_prefix(), plain).vary == ("*",)  # type: ignore[attr-defined]
     assert first_of(from_path_prefix(), with_vary).vary == ("X-Api-Key",)  # type: ignore[attr-defined]
     assert first_of(from_path_prefix()).vary == ()  # type: ignore[attr-defined]
 
