@@ -212,11 +212,23 @@ class SigningKey:
         except (ValueError, TypeError):
             return False
 
+    def _jwk_members(self) -> dict[str, Any]:
+        """PyJWT's JWK of the public key, with EC coordinates at the curve's full size (RFC 7518
+        6.2.1.2): PyJWT 2.8 drops leading zero bytes, which its own ``from_jwk`` then refuses (about
+        one P-256 key in a hundred) and which would change the RFC 7638 thumbprint between versions."""
+        jwk: dict[str, Any] = get_default_algorithms()[self.algorithm].to_jwk(self._verifying, as_dict=True)
+        if isinstance(self._verifying, ec.EllipticCurvePublicKey):
+            numbers = self._verifying.public_numbers()
+            size = (numbers.curve.key_size + 7) // 8
+            for member, value in (("x", numbers.x), ("y", numbers.y)):
+                jwk[member] = base64.urlsafe_b64encode(value.to_bytes(size, "big")).rstrip(b"=").decode()
+        return jwk
+
     def public_jwk(self) -> dict[str, Any] | None:
         """The public half as a JWK (with ``kid``, ``alg``, ``use``); None for a shared secret."""
         if self.symmetric:
             return None
-        jwk = get_default_algorithms()[self.algorithm].to_jwk(self._verifying, as_dict=True)
+        jwk = self._jwk_members()
         jwk.pop("key_ops", None)
         jwk.update(alg=self.algorithm, use="sig")
         if self.kid is not None:
@@ -225,7 +237,7 @@ class SigningKey:
 
     def thumbprint(self) -> str:
         """RFC 7638 JWK thumbprint of the public key: a stable ``kid`` that reveals nothing secret."""
-        jwk = get_default_algorithms()[self.algorithm].to_jwk(self._verifying, as_dict=True)
+        jwk = self._jwk_members()
         members = {name: jwk[name] for name in _THUMBPRINT_MEMBERS[jwk["kty"]]}
         digest = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode())
         return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()

@@ -242,3 +242,24 @@ def test_from_jwks_refuses_documents_without_usable_keys() -> None:
     for document in ('{"keys": []}', "not json", {"keys": [{"kty": "oct", "k": "abc", "alg": "HS256"}]}):
         with pytest.raises(ConfigurationError):
             KeySet.from_jwks(document)
+
+
+def test_ec_jwk_coordinates_keep_their_full_size() -> None:
+    """A P-256 key whose x or y starts with a zero byte (about 1 in 128 each): PyJWT 2.8 wrote it short,
+    and its own from_jwk then refused the published key. Found by the version matrix."""
+    from cryptography.hazmat.primitives.asymmetric import ec as _ec
+
+    for _ in range(5000):
+        private = _ec.generate_private_key(_ec.SECP256R1())
+        numbers = private.public_key().public_numbers()
+        if numbers.x < 1 << 248 or numbers.y < 1 << 248:
+            break
+    else:  # pragma: no cover - odds of 5000 misses are about e-78
+        raise AssertionError("no key with a short coordinate found")
+    key = SigningKey(private, algorithm="ES256")
+    jwk = key.public_jwk()
+    assert jwk is not None
+    for member in ("x", "y"):
+        assert len(base64.urlsafe_b64decode(jwk[member] + "==")) == 32
+    (back,) = KeySet.from_jwks({"keys": [jwk]}).keys
+    assert back.kid == key.kid == key.thumbprint()
