@@ -15,7 +15,6 @@ from .config import EmbedConfig, check_endpoint_resolver
 from .errors import TokenIssueError
 from .exchange import Emission, Exchange, Head, _WarnOnce, own_response
 from .policy import add_vary
-from .rewrite import RESOURCE_NAME
 
 
 def _json(status: int, payload: dict[str, object], config: EmbedConfig, *extra: tuple[str, str]) -> Emission:
@@ -67,9 +66,7 @@ def _token_answer(
     if isinstance(resource, _FromQuery):
         resource = exchange.request.args.get("resource")
     resource = resource or None
-    if resource is not None and (
-        len(resource) > config.syntax.max_resource_length or not RESOURCE_NAME.fullmatch(resource)
-    ):
+    if resource is not None and not config.placeholder_rules.is_resource_name(resource):
         return _json(400, {"error": "invalid_resource"}, config)
     if not config.issuer.names(resource):  # before any resolver runs: the name alone rules it out
         return _json(404, _unknown(resource), config)

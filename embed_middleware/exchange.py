@@ -30,6 +30,7 @@ from .errors import TokenIssueError
 from .placeholders import EmbedContext
 from .policy import (
     NO_STORE,
+    SET_ON_TOKEN,
     HeaderList,
     Skip,
     add_vary,
@@ -385,7 +386,7 @@ class Exchange:
             return None
         resource = found if isinstance(found, str) else None
         config = self._config
-        if resource is not None and (not resource or len(resource) > config.syntax.max_resource_length):
+        if resource is not None and not config.placeholder_rules.is_resource_name(resource):
             return None
         if not config.issuer.names(resource):
             self._warnings.warn(
@@ -442,15 +443,15 @@ def own_response(
     cache_control: str = NO_STORE,
 ) -> Emission:
     """A complete small response of our own (errors, the token endpoint); never cached by default."""
+    # A no-store answer (it may carry a token) gets exactly what a page carrying one gets.
+    caching = SET_ON_TOKEN if cache_control == NO_STORE else (("Cache-Control", cache_control),)
     headers = [
         ("Content-Type", content_type),
         ("Content-Length", str(len(body))),
-        ("Cache-Control", cache_control),
+        *caching,
         ("X-Content-Type-Options", "nosniff"),
         *extra_headers,
     ]
-    if cache_control == NO_STORE:
-        headers.append(("X-Accel-Expires", "0"))  # nginx obeys it ahead of Cache-Control
     return Emission(Head(status, headers), body, True)
 
 

@@ -49,14 +49,16 @@ class PlaceholderRules:
     #: Origins (``https://charts.example.com``) that :func:`embed_url` may put a placeholder into.
     embed_origins: frozenset[str] = frozenset()
 
+    def is_resource_name(self, value: object) -> bool:
+        """The one rule for a resource name, wherever one arrives (a helper, a page, the endpoint's query)."""
+        return (
+            isinstance(value, str)
+            and len(value) <= self.max_resource_length
+            and RESOURCE_NAME.fullmatch(value) is not None
+        )
+
     def check_resource(self, resource: str | None) -> None:
-        if resource is None:
-            return
-        if (
-            not isinstance(resource, str)
-            or len(resource) > self.max_resource_length
-            or not RESOURCE_NAME.fullmatch(resource)
-        ):
+        if resource is not None and not self.is_resource_name(resource):
             raise PlaceholderError(
                 f"{resource!r} is not a resource name (1 to {self.max_resource_length} of [A-Za-z0-9_.:-])"
             )
