@@ -84,7 +84,7 @@ class Verdict:
     claims: dict[str, object]
 
 
-def check_page(body: bytes, reference: str) -> Verdict:
+def check_page(body: bytes, reference: str, glue: tuple[str, str] = ("", "")) -> Verdict:
     """One token, in the app's own iframe; every other byte exactly as the app rendered it."""
     tokens = TOKEN.findall(body)
     assert len(tokens) == 1, f"exactly the app's own placeholder gets a token, found {len(tokens)}"
@@ -92,7 +92,7 @@ def check_page(body: bytes, reference: str) -> Verdict:
     assert body.decode().replace(token, MARK) == reference, "the attacker's text is not as rendered"
     claims = jwt.decode(token, KEY, algorithms=["HS256"])
     assert (claims["sub"], claims["resource"]) == (TENANT, RESOURCE)
-    assert own_iframe(token) in body.decode(), "the token sits in the app's iframe"
+    assert own_iframe(glue[0] + token + glue[1]) in body.decode(), "the token sits in the app's iframe"
     return Verdict(token, claims)
 
 

@@ -35,11 +35,23 @@ def issuer(**options: Any) -> TokenIssuer:
     return TokenIssuer(KEY, resources=[RESOURCE], **options)
 
 
-def wsgi_page(bodies: Any, sinks: tuple[str, ...], attacker: str, size: int, **options: Any) -> Any:
+def glued(placeholder: str, glue: tuple[str, str]) -> str:
+    """The app's placeholder with user text (escaped as a text node would be, or raw) on either side."""
+    return f"{glue[0]}{placeholder}{glue[1]}"
+
+
+def wsgi_page(
+    bodies: Any,
+    sinks: tuple[str, ...],
+    attacker: str,
+    size: int,
+    glue: tuple[str, str] = ("", ""),
+    **options: Any,
+) -> Any:
     def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         environ["embed.tenant"] = TENANT
-        html = page(embed_placeholder(environ, RESOURCE), attacker, sinks).encode()
-        bodies.append(page(MARK, attacker, sinks))
+        html = page(glued(embed_placeholder(environ, RESOURCE), glue), attacker, sinks).encode()
+        bodies.append(page(glued(MARK, glue), attacker, sinks))
         headers = [("Content-Type", "text/html; charset=utf-8")]
         if not size:
             headers.append(("Content-Length", str(len(html))))
@@ -50,11 +62,18 @@ def wsgi_page(bodies: Any, sinks: tuple[str, ...], attacker: str, size: int, **o
     return EmbedWSGIMiddleware(app, resolver=from_environ(), **options)
 
 
-def asgi_page(bodies: Any, sinks: tuple[str, ...], attacker: str, size: int, **options: Any) -> Any:
+def asgi_page(
+    bodies: Any,
+    sinks: tuple[str, ...],
+    attacker: str,
+    size: int,
+    glue: tuple[str, str] = ("", ""),
+    **options: Any,
+) -> Any:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         scope["embed.tenant"] = TENANT
-        html = page(embed_placeholder(scope, RESOURCE), attacker, sinks).encode()
-        bodies.append(page(MARK, attacker, sinks))
+        html = page(glued(embed_placeholder(scope, RESOURCE), glue), attacker, sinks).encode()
+        bodies.append(page(glued(MARK, glue), attacker, sinks))
         await send(
             {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]}
         )
@@ -175,3 +194,25 @@ def test_legacy_page_text_cannot_use_up_the_apps_share_of_the_cap() -> None:
     _, _, body = run(wrapped)
     assert [event.resource for event in minted] == ["r0", "r1", "r2", RESOURCE]
     assert body.count(b"<JWT_TOKEN:") == 37
+
+
+@pytest.mark.parametrize("adapter", ["wsgi", "asgi"])
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("<JWT_TOKEN:", ""),
+        ("<JWT_TOKEN:secret_pipe", ""),
+        ("&lt;JWT_TOKEN:other&gt;&lt;JWT_TOKEN:", ""),
+        ("%3CJWT_TOKEN%3Aevil", "%3E"),
+        ("", ":evil>"),
+        ("<JWT_TOKEN", ":x>"),
+    ],
+)
+def test_text_glued_to_the_apps_placeholder_cannot_change_its_scope(
+    adapter: str, before: str, after: str
+) -> None:
+    """User text written right against the app's own placeholder, on either side, trying to extend it into
+    a placeholder for another resource: the app's placeholder still opens and closes itself."""
+    body, reference = serve(adapter, ("text node",), "", 0, glue=(before, after))
+    verdict = check_page(body, reference, (before, after))
+    assert verdict.claims["resource"] == RESOURCE
