@@ -9,8 +9,11 @@ pure ``Exchange`` the WSGI adapter drives: ``http.response.start`` is held until
 output, each body message is rewritten and sent on at once, and every other message type has its own
 branch. Only ``http`` scopes are touched; ``websocket`` and ``lifespan`` pass straight through.
 
-The resolver is awaited before the exchange could need it (a plain one runs in a worker thread
-through asgiref, the pure built-ins inline), so the exchange itself never blocks the event loop.
+When the exchange needs the tenant (a placeholder of the app's completed, or a streamed head must
+go out), it says so and this adapter settles it: the app's mark and the built-ins inline, an
+``async def`` resolver awaited directly, and only a plain ``def`` one in a worker thread through
+asgiref. So the event loop never blocks on a resolver, and a page costs no task, timer or thread
+unless its resolver can block.
 """
 
 from __future__ import annotations
@@ -18,18 +21,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from functools import partial
-from typing import Any
+from typing import Any, Unpack
 
 from asgiref.compatibility import guarantee_single_callable
 from werkzeug.wrappers import Request
 
-from .config import EmbedConfig
+from ._core.drive import drive_async
+from ._core.emission import Emission, WarnOnce, content_headers
+from ._core.mark import read_scope_mark
+from ._core.response import Exchange
+from .config import AppOptions, EmbedConfig, the_app
 from .endpoint import MountedEndpoint, answer_jwks_request, answer_token_request
 from .errors import TokenIssueError
-from .exchange import Emission, Exchange, _WarnOnce
 from .framing import DeclaredBody, declared_length
 from .placeholders import NONCE_KEY, EmbedContext
-from .scope_request import ScopeRequest, read_mark
+from .scope_request import ScopeRequest, app_path
+
+__all__ = ["EmbedASGIMiddleware", "TokenEndpointASGI", "app_path", "request_from_scope"]
 
 logger = logging.getLogger("embed_middleware")
 
@@ -43,16 +51,14 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 class EmbedASGIMiddleware:
     """Rewrites token placeholders in the wrapped ASGI app's pages; options as in ``EmbedConfig``."""
 
-    def __init__(self, app: Any = None, /, **options: Any) -> None:
-        if app is None:  # Litestar's DefineMiddleware passes the app by keyword
-            app = options.pop("app", None)
-            if app is None:
-                raise TypeError("EmbedASGIMiddleware needs the ASGI app to wrap")
-        #: ASGI2 (double-callable) apps are accepted through asgiref's adapter.
-        self.app: ASGIApp = guarantee_single_callable(app)
+    def __init__(self, app: Any = None, /, **options: Unpack[AppOptions[Any]]) -> None:
+        #: ASGI2 (double-callable) apps are accepted through asgiref's adapter; Litestar's
+        #: DefineMiddleware passes the app by keyword (``app=``).
+        found, rest = the_app(app, options, "EmbedASGIMiddleware")
+        self.app: ASGIApp = guarantee_single_callable(found)
         #: Validated at construction: a bad option fails here, at start-up, not on a request.
-        self.config = EmbedConfig.from_options(**options)
-        self._warnings = _WarnOnce()
+        self.config = EmbedConfig.from_options(**rest)
+        self._warnings = WarnOnce()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,9 +70,9 @@ class EmbedASGIMiddleware:
         exchange = Exchange(
             self.config,
             method,
-            lambda: request_from_scope(scope),
+            partial(ScopeRequest, scope),
             self._warnings,
-            partial(read_mark, scope),
+            partial(read_scope_mark, scope),
             context,
         )
         if self.config.token_endpoint is not None or self.config.jwks_path is not None:
@@ -100,7 +106,7 @@ class TokenEndpointASGI(MountedEndpoint):
             raise RuntimeError(f"the token endpoint answers HTTP requests, not {scope['type']!r}")
         method = str(scope.get("method", "GET")).upper()
         exchange = Exchange(
-            self.config, method, lambda: request_from_scope(scope), self._warnings, partial(read_mark, scope)
+            self.config, method, partial(ScopeRequest, scope), self._warnings, partial(read_scope_mark, scope)
         )
         await _ASGIResponder(exchange, self.config, send, self._warnings).answer_endpoint(method)
 
@@ -109,7 +115,7 @@ class _ASGIResponder:
     """One response's message bookkeeping around its ``Exchange``."""
 
     def __init__(
-        self, exchange: Exchange, config: EmbedConfig, send: Send, warnings: _WarnOnce, method: str = "GET"
+        self, exchange: Exchange, config: EmbedConfig, send: Send, warnings: WarnOnce, method: str = "GET"
     ) -> None:
         self._exchange = exchange
         self._config = config
@@ -158,7 +164,7 @@ class _ASGIResponder:
             message = {**message, "headers": raw_headers}
             self._start = message
             status = int(message["status"])
-            if self._leaves_untouched(status, raw_headers):
+            if self._config.leaves_untouched(self._method, status, *content_headers(raw_headers)):
                 self._untouched = True
                 await self._send(message)
                 return
@@ -190,9 +196,11 @@ class _ASGIResponder:
                         "send pages with placeholders as ordinary body messages",
                     )
                 exchange.leave_body_untouched()
-                if not await self._settle_or_fail():
+                emission = await drive_async(exchange, exchange.head_now())
+                if exchange.failed:
+                    await self._emit(emission, more=False)
                     return
-                await self._emit(exchange.head_now(), more=True)
+                await self._emit(emission, more=True)
             await self._send(message)
         elif kind == "http.response.trailers":
             if not exchange.failed:
@@ -203,31 +211,9 @@ class _ASGIResponder:
         else:
             await self._send(message)
 
-    def _leaves_untouched(self, status: int, raw_headers: Any) -> bool:
-        content_type = content_encoding = None
-        for name, value in raw_headers:
-            lowered = name.lower()
-            if lowered == b"content-type":
-                content_type = value.decode("latin-1")
-            elif lowered == b"content-encoding":
-                content_encoding = value.decode("latin-1")
-        return self._config.leaves_untouched(self._method, status, content_type, content_encoding)
-
-    async def _settle_or_fail(self, chunk: bytes = b"", *, final: bool = True) -> bool:
-        """Resolve the tenant if the next step may need it; on failure send the clean 500 instead."""
-        exchange = self._exchange
-        if not exchange.may_need_tenant(chunk, final=final):
-            return True
-        try:
-            await exchange.settle_tenant_async()
-        except TokenIssueError as error:
-            await self._emit(exchange.failure(error), more=False)
-            return False
-        return True
-
     async def _feed(self, chunk: bytes, *, more: bool) -> None:
-        if await self._settle_or_fail(chunk, final=not more):
-            await self._emit(self._exchange.body(chunk, final=not more), more=more)
+        exchange = self._exchange
+        await self._emit(await drive_async(exchange, exchange.body(chunk, final=not more)), more=more)
 
     async def _emit(self, emission: Emission, *, more: bool) -> None:
         if emission.head is not None:
@@ -265,17 +251,11 @@ class _ASGIResponder:
     async def answer_endpoint(self, method: str) -> None:
         exchange = self._exchange
         try:
-            await exchange.settle_tenant_async()
+            await exchange.tokens.settle()
         except TokenIssueError as error:
             await self._emit(exchange.failure(error), more=False)
             return
         await self._emit(answer_token_request(exchange, self._config, method), more=False)
-
-
-def app_path(scope: Scope) -> str:
-    path = str(scope.get("path", ""))
-    root = str(scope.get("root_path", ""))
-    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def request_from_scope(scope: Scope) -> Request:

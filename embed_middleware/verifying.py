@@ -31,9 +31,9 @@ from urllib.parse import unquote_plus, urlencode
 from asgiref.sync import sync_to_async
 from werkzeug.wrappers import Request
 
+from ._core.emission import own_response, status_line
 from .asgi import app_path, request_from_scope
 from .errors import ConfigurationError
-from .exchange import own_response, status_line
 from .tenant_keys import TenantKeys
 from .verify import TokenRejected, VerifiedToken, Verifier
 from .wsgi import shallow_request

@@ -138,7 +138,7 @@ def test_embed_token_refuses_what_is_not_a_resource_name(name: object) -> None:
 
 
 def test_custom_placeholder_word_is_what_templates_get() -> None:
-    app, _ = make_app(placeholder="EMBED")
+    app, _ = make_app(placeholder_word="EMBED")
     app.add_url_rule("/custom", "custom", lambda: render_template_string("<p>{{ embed_token('x') }}</p>"))
     html = client_of(app, "acme").get("/custom").get_data(as_text=True)
     assert decode(TOKEN.findall(html)[0])["resource"] == "x"

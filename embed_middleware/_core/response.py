@@ -1,0 +1,413 @@
+"""One response's embed decisions as a sans-I/O state machine that every adapter drives.
+
+Data flows one way: request -> (lazy) tenant -> token -> rewritten response. The adapter reports the
+app's response start and each body chunk; the exchange answers with what to send (``Emission``: the
+head once, then bytes) or with what it needs first (``Need``): when a placeholder of the app's
+completes and its token is not minted, or the head needs the tenant or the header token, the exchange
+holds its output and says so. The adapter satisfies it in its own context (``provide``: inline under
+WSGI, after awaiting ``tokens.settle()`` under ASGI, in Django's sync thread) and calls ``resume()``.
+So no adapter has to predict whether a chunk may need a token, and the core never calls a resolver
+on an event loop.
+
+Headers are held until the first non-empty output or the end of the body, so that:
+
+* a body seen whole gets an exact ``Content-Length`` and keeps its cache headers if nothing changed;
+* a body still streaming when headers must go out is treated as one that may carry a token (no
+  ``Content-Length``, no validators, ``no-store``), and its tenant is known before the head goes, so a
+  resolver that raises becomes a clean 500 rather than a half-written page.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
+
+from werkzeug.datastructures import Headers
+from werkzeug.wrappers import Request
+
+from ..config import EmbedConfig
+from ..errors import TokenIssueError
+from ..placeholders import EmbedContext
+from ..policy import HeaderList, Skip, add_vary, mark_body_changed, mark_carries_token, set_header
+from ..rewrite import HOLD, StreamRewriter, _Hold
+from .emission import Emission, Head, WarnOnce, content_headers, own_response
+from .request_tokens import RequestTokens
+
+logger = logging.getLogger("embed_middleware")
+
+
+class Phase(enum.Enum):
+    """Where one response is. ``*_HELD``: its head is not sent yet; ``*_SENT``: the body is flowing;
+    ``*_ENDED``: the final chunk was fed. PASS: the body goes as written; HEADLESS: the HEAD of a page
+    (no body of the app's); REWRITE: the body is rewritten."""
+
+    AWAITING_START = "awaiting start"
+    PASS_HELD = "pass, head held"
+    HEADLESS_HELD = "headless, head held"
+    REWRITE_HELD = "rewrite, head held"
+    PASS_SENT = "pass, head sent"
+    HEADLESS_SENT = "headless, head sent"
+    REWRITE_SENT = "rewrite, head sent"
+    PASS_ENDED = "pass, ended"
+    HEADLESS_ENDED = "headless, ended"
+    REWRITE_ENDED = "rewrite, ended"
+    FAILED = "replaced by our 500"
+
+
+_HELD = frozenset({Phase.AWAITING_START, Phase.PASS_HELD, Phase.HEADLESS_HELD, Phase.REWRITE_HELD})
+_ENDED = frozenset({Phase.PASS_ENDED, Phase.HEADLESS_ENDED, Phase.REWRITE_ENDED, Phase.FAILED})
+_PASS = frozenset({Phase.PASS_HELD, Phase.PASS_SENT, Phase.PASS_ENDED})
+_HEADLESS = frozenset({Phase.HEADLESS_HELD, Phase.HEADLESS_SENT, Phase.HEADLESS_ENDED})
+_REWRITE = frozenset({Phase.REWRITE_HELD, Phase.REWRITE_SENT, Phase.REWRITE_ENDED})
+_SEND = {
+    Phase.PASS_HELD: Phase.PASS_SENT,
+    Phase.HEADLESS_HELD: Phase.HEADLESS_SENT,
+    Phase.REWRITE_HELD: Phase.REWRITE_SENT,
+}
+_END = {
+    Phase.PASS_HELD: Phase.PASS_ENDED,
+    Phase.PASS_SENT: Phase.PASS_ENDED,
+    Phase.HEADLESS_HELD: Phase.HEADLESS_ENDED,
+    Phase.HEADLESS_SENT: Phase.HEADLESS_ENDED,
+    Phase.REWRITE_HELD: Phase.REWRITE_ENDED,
+    Phase.REWRITE_SENT: Phase.REWRITE_ENDED,
+}
+
+
+@dataclass(frozen=True)
+class Need:
+    """What the exchange needs before it can go on: satisfy it with ``provide`` (after awaiting
+    ``tokens.settle()`` when ``tenant`` is set, from async code), then call ``resume()``."""
+
+    #: The tenant is not resolved yet (async adapters settle it first; sync ones let provide do it).
+    tenant: bool
+    #: Resources whose tokens must be minted (the claims hook runs then).
+    resources: tuple[str | None, ...] = ()
+    #: The header predicate must be asked (and the header token minted if it says yes).
+    header: bool = False
+
+    @property
+    def calls_hooks(self) -> bool:
+        """Whether satisfying it runs the claims hook or the header predicate (Django: its sync thread)."""
+        return bool(self.resources) or self.header
+
+
+class _MissingTenantError(TokenIssueError):
+    pass
+
+
+class Exchange:
+    """The embed side of one request/response. Adapters create one per request."""
+
+    def __init__(
+        self,
+        config: EmbedConfig,
+        method: str,
+        make_request: Callable[[], Request],
+        warnings: WarnOnce,
+        read_mark: Callable[[str], object] | None = None,
+        context: EmbedContext | None = None,
+    ) -> None:
+        self._config = config
+        #: The request's nonce holder; the adapter left it where the app's helpers find it.
+        self.context = context if context is not None else EmbedContext(config.placeholder_rules)
+        self.tokens = RequestTokens(config, make_request, read_mark)
+        self._method = method
+        self._warnings = warnings
+        #: Distinct names given a token, by who wrote them: the app (with the nonce), or the page's
+        #: text (only under ``unsafe_legacy_placeholders``); each is capped at max_tokens_per_response.
+        self._app_names: set[str | None] = set()
+        self._page_names: set[str | None] = set()
+        self.phase = Phase.AWAITING_START
+        self._status = 0
+        self._headers: HeaderList = []
+        self._rewriter: StreamRewriter | None = None
+        #: The header predicate's answer, once asked (None: not asked yet).
+        self._header_wanted: bool | None = None
+        #: A step that returned a Need: its output so far, whether it was final, and how it resumes.
+        self._held_out = b""
+        self._final = False
+        self._resume: Callable[[], Emission | Need] | None = None
+        #: The resource a held placeholder waits for.
+        self._waiting_for: str | None = None
+
+    # -- what adapters ask -----------------------------------------------------------------------
+
+    @property
+    def request(self) -> Request:
+        return self.tokens.request
+
+    @property
+    def rewrites(self) -> bool:
+        """Whether this response's body goes through the rewriter (adapters may pass others by)."""
+        return self.phase in _REWRITE
+
+    @property
+    def heads_a_page(self) -> bool:
+        """Whether this is a HEAD of a page: headers as a GET's, no length, and no body of the app's."""
+        return self.phase in _HEADLESS
+
+    @property
+    def passes(self) -> bool:
+        """Whether the body goes to the client exactly as the app wrote it."""
+        return self.phase in _PASS
+
+    @property
+    def head_sent(self) -> bool:
+        return self.phase not in _HELD
+
+    @property
+    def failed(self) -> bool:
+        """Whether the app's response was replaced by our 500."""
+        return self.phase is Phase.FAILED
+
+    @property
+    def done(self) -> bool:
+        """Whether the final chunk was fed (or the response was replaced by our 500)."""
+        return self.phase in _ENDED
+
+    # -- the app's response ----------------------------------------------------------------------
+
+    def start(self, status: int, headers: Iterable[tuple[str, str]]) -> None:
+        """The app's status and headers; may be called again (WSGI exc_info) until the head is sent."""
+        if self.head_sent:
+            raise RuntimeError("the response head was already sent")
+        self._status = status
+        self._headers = list(headers)
+        skip = self._config.policy.skip_reason(self._method, status, *content_headers(self._headers))
+        if skip is Skip.ENCODED:
+            self._warnings.warn(
+                "encoded",
+                "embed_middleware saw an HTML response with a Content-Encoding and left it "
+                "unrewritten: place the embed middleware inside (closer to the app than) any "
+                "compression middleware, so it rewrites before compressing",
+            )
+        if skip is None:
+            self.phase = Phase.REWRITE_HELD
+            self._rewriter = StreamRewriter(self._config.syntax, self._replacement)
+        else:
+            self.phase = Phase.HEADLESS_HELD if skip is Skip.HEAD else Phase.PASS_HELD
+            self._rewriter = None
+
+    def leave_body_untouched(self) -> None:
+        """The server sends the body itself (a file): headers still follow the rules, bytes do not."""
+        if self.phase is Phase.REWRITE_HELD:
+            self.phase = Phase.PASS_HELD
+            self._rewriter = None
+
+    def head_now(self) -> Emission | Need:
+        """The head for a body the adapter hands to the server untouched (never a rewritten one)."""
+        if self.rewrites:
+            raise RuntimeError("a rewritten response's head waits for its first output")
+        need = self._head_need(streaming=False)
+        if need is not None:
+            return self._hold(need, self.head_now)
+        try:
+            head = self._make_head(None)
+        except TokenIssueError as error:
+            return self.failure(error)
+        self.phase = _END.get(self.phase, self.phase)  # the body is the server's to send now
+        return Emission(head)
+
+    def body(self, chunk: bytes, *, final: bool) -> Emission | Need:
+        """Feed one chunk of the app's body (``final`` when no more will come)."""
+        if self.phase in _ENDED:
+            return Emission(last=True)
+        if self._resume is not None:
+            raise RuntimeError("the exchange is waiting: provide() what it needs, then resume()")
+        self._final = final
+        return self._advance(chunk)
+
+    def resume(self) -> Emission | Need:
+        """Go on after ``provide``: the held step continues where it stopped."""
+        step, self._resume = self._resume, None
+        if step is None:
+            raise RuntimeError("the exchange is not waiting for anything")
+        return step()
+
+    def _hold(self, need: Need, step: Callable[[], Emission | Need]) -> Need:
+        self._resume = step
+        return need
+
+    def _advance(self, chunk: bytes) -> Emission | Need:
+        phase = self.phase
+        final = self._final
+        rewriter = self._rewriter
+        try:
+            if phase in _HEADLESS:
+                # A HEAD answer has no body; the app's bytes (the unrewritten GET body, for many
+                # frameworks) must not reach a server that would count them into a Content-Length.
+                out = b""
+            elif rewriter is None or not self._scans:
+                out = chunk  # no nonce drawn yet: nothing in this chunk can be the app's placeholder
+            else:
+                out = rewriter.feed(chunk) if chunk or rewriter.held_back else b""
+                if final and not rewriter.blocked:
+                    out += rewriter.flush()
+                if rewriter.blocked:
+                    self._held_out += out
+                    wanted = Need(not self.tokens.settled, (self._waiting_for,))
+                    return self._hold(wanted, partial(self._advance, b""))
+            if self._held_out:
+                out, self._held_out = self._held_out + out, b""
+            head = None
+            if phase in _HELD:
+                if not out and not final:
+                    return Emission()
+                head_needs = self._head_need(streaming=not final and phase is Phase.REWRITE_HELD)
+                if head_needs is not None:
+                    self._held_out = out
+                    return self._hold(head_needs, partial(self._advance, b""))
+                head = self._make_head(len(out) if final else None)
+        except TokenIssueError as error:
+            if self.head_sent:  # pragma: no cover - _replacement never raises once the head is out
+                raise
+            return self.failure(error)
+        if final:
+            self.phase = _END[self.phase]
+        return Emission(head, out, final)
+
+    @property
+    def _scans(self) -> bool:
+        """Only a page whose app drew the nonce can hold a placeholder of the app's (legacy: any page)."""
+        return self.context.drawn or self._config.unsafe_legacy_placeholders
+
+    # -- satisfying a Need -----------------------------------------------------------------------
+
+    def provide(self, need: Need) -> None:
+        """Resolve (if still needed, in the caller's thread), ask the header predicate and mint.
+
+        Raises TokenIssueError while the head is not sent (the adapter answers ``failure``); once it is,
+        a failed mint leaves that placeholder empty instead, since the page is already under way.
+        """
+        try:
+            if need.tenant:
+                self.tokens.tenant()
+            if need.header and self._header_wanted is None:
+                self._header_wanted = self._ask_header()
+            for resource in need.resources:
+                self.tokens.token(resource)
+        except TokenIssueError:
+            if not self.head_sent:
+                raise
+            logger.error("could not issue an embed token mid-stream; placeholder left empty", exc_info=True)
+            for resource in need.resources:
+                self.tokens.tokens.setdefault(resource, None)
+
+    def _ask_header(self) -> bool:
+        delivery = self._config.header
+        assert delivery is not None
+        try:
+            wanted = bool(delivery.when(self.request, self._status, Headers(self._headers)))
+        except Exception as error:
+            raise TokenIssueError("the header predicate raised") from error
+        if wanted:
+            self.tokens.token(delivery.resource)
+        return wanted
+
+    def _head_need(self, *, streaming: bool) -> Need | None:
+        """What the head needs that is not known: the tenant of a streamed page, the header decision."""
+        header = self._config.header is not None and self._header_wanted is None
+        if not header and (self.tokens.settled or not streaming):
+            return None
+        return Need(not self.tokens.settled, (), header)
+
+    # -- the head and the replacements -----------------------------------------------------------
+
+    def failure(self, error: TokenIssueError) -> Emission:
+        """A clean 500 in place of the app's response, sent before any of its headers."""
+        if isinstance(error, _MissingTenantError):
+            logger.warning("a page asked for an embed token but the request has no tenant: answering 500")
+        else:
+            logger.error("could not prepare an embed token: answering 500", exc_info=error)
+        self.phase = Phase.FAILED
+        self._resume = None
+        answer = own_response(500, b"Internal Server Error: could not prepare the embed.\n")
+        return Emission(answer.head, b"", True) if self._method == "HEAD" else answer
+
+    def _make_head(self, content_length: int | None) -> Head:
+        headers = self._headers
+        phase = self.phase
+        still_streaming = content_length is None and phase is Phase.REWRITE_HELD
+        may_carry = phase is Phase.HEADLESS_HELD or still_streaming
+        anonymous = still_streaming and self.tokens.tenant() is None
+        if anonymous:
+            may_carry = False  # no tenant: no token can ever appear in this body
+        if may_carry or still_streaming:
+            mark_body_changed(headers, None)
+        elif self._rewriter is not None and self._rewriter.replacements:
+            mark_body_changed(headers, content_length)
+        delivery = self._config.header
+        wanted = bool(self._header_wanted)
+        if delivery is not None and wanted:
+            issued = self.tokens.tokens.get(delivery.resource)
+            if issued is not None:
+                set_header(headers, delivery.name, issued.token)
+        # A page with a slot for a token (the app drew the nonce, or the header was wanted) is personal
+        # whoever asked: an anonymous visitor's copy must not be cached for the next tenant either.
+        if may_carry or self.tokens.minted or wanted or self.context.drawn:
+            mark_carries_token(headers, self._config.vary)
+        elif anonymous:
+            add_vary(headers, self._config.vary)  # its body still depends on who asks
+        self.phase = _SEND.get(phase, phase)
+        return Head(self._status, headers)
+
+    def _trusted_resource(self, name: str | None) -> tuple[bool, str | None, set[str | None]]:
+        """Whether the app wrote this placeholder for this request (untrusted text stays exactly as it
+        was), the resource it names, and the set its name counts in against the cap. ``name`` is
+        ``resource:NONCE`` or ``NONCE`` for the app's own."""
+        if name is not None:
+            head, colon, tail = name.rpartition(":")
+            if self.context.matches(tail):
+                return True, (head if colon else None), self._app_names
+        if self._config.unsafe_legacy_placeholders:
+            return True, name, self._page_names
+        self._warnings.warn(
+            "untrusted",
+            "embed_middleware left a placeholder without this request's nonce as written (user content, "
+            "or a hand-written placeholder: write yours with embed_token()/embed_placeholder())",
+        )
+        return False, None, self._page_names
+
+    def _replacement(self, name: str | None) -> bytes | _Hold | None:
+        """What a placeholder becomes; called by the rewriter only when it finds one. HOLD when its
+        token is not minted yet: the exchange then returns a Need and resumes here."""
+        trusted, resource, counted = self._trusted_resource(name)
+        if not trusted:
+            return None
+        config = self._config
+        if resource is not None and not config.placeholder_rules.is_resource_name(resource):
+            return None
+        if not config.issuer.names(resource):
+            self._warnings.warn(
+                f"resource:{resource}",
+                "embed_middleware left a placeholder for %r as written: the issuer's resources do not "
+                "name it%s",
+                resource,
+                " (an unscoped token needs TokenIssuer(allow_unscoped=True))" if resource is None else "",
+            )
+            return None
+        # The app's own names and (legacy) page text are capped apart: text cannot use up the app's share.
+        if resource not in counted:
+            if len(counted) >= config.max_tokens_per_response:
+                self._warnings.warn(
+                    "cap",
+                    "embed_middleware left placeholders as written beyond max_tokens_per_response=%d "
+                    "distinct tokens in one response",
+                    config.max_tokens_per_response,
+                )
+                return None
+            if resource not in self.tokens.tokens:
+                self._waiting_for = resource
+                return HOLD
+            counted.add(resource)
+        issued = self.tokens.tokens.get(resource)
+        if issued is None and self.tokens.tenant() is None:
+            if config.missing_tenant == "leave":
+                return None
+            if config.missing_tenant == "error" and not self.head_sent:
+                raise _MissingTenantError("no tenant")
+        return issued.token.encode("ascii") if issued is not None else b""
