@@ -29,7 +29,7 @@ from werkzeug.wrappers import Request
 from ._core.drive import drive_async
 from ._core.emission import Emission, WarnOnce, content_headers
 from ._core.mark import read_scope_mark
-from ._core.response import Exchange
+from ._core.response import Exchange, Need
 from .config import AppOptions, EmbedConfig, the_app
 from .endpoint import MountedEndpoint, answer_jwks_request, answer_token_request
 from .errors import TokenIssueError
@@ -74,6 +74,7 @@ class EmbedASGIMiddleware:
             self._warnings,
             partial(read_scope_mark, scope),
             context,
+            resolves_inline=False,
         )
         if self.config.token_endpoint is not None or self.config.jwks_path is not None:
             path = app_path(scope)
@@ -106,7 +107,12 @@ class TokenEndpointASGI(MountedEndpoint):
             raise RuntimeError(f"the token endpoint answers HTTP requests, not {scope['type']!r}")
         method = str(scope.get("method", "GET")).upper()
         exchange = Exchange(
-            self.config, method, partial(ScopeRequest, scope), self._warnings, partial(read_scope_mark, scope)
+            self.config,
+            method,
+            partial(ScopeRequest, scope),
+            self._warnings,
+            partial(read_scope_mark, scope),
+            resolves_inline=False,
         )
         await _ASGIResponder(exchange, self.config, send, self._warnings).answer_endpoint(method)
 
@@ -213,7 +219,10 @@ class _ASGIResponder:
 
     async def _feed(self, chunk: bytes, *, more: bool) -> None:
         exchange = self._exchange
-        await self._emit(await drive_async(exchange, exchange.body(chunk, final=not more)), more=more)
+        result = exchange.body(chunk, final=not more)
+        if isinstance(result, Need):
+            result = await drive_async(exchange, result)
+        await self._emit(result, more=more)
 
     async def _emit(self, emission: Emission, *, more: bool) -> None:
         if emission.head is not None:

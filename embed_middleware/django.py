@@ -206,6 +206,9 @@ class EmbedMiddleware:
             self._warnings,
             request.META.get,
             context if isinstance(context, EmbedContext) else None,
+            # On Django's event loop, nothing that may block or touch the ORM runs in place.
+            resolves_inline=not self.async_mode,
+            hooks_inline=not self.async_mode,
         )
         exchange.start(status, list(headers.items()))
         return exchange

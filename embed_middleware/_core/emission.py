@@ -54,17 +54,20 @@ def content_headers(
 ) -> tuple[str | None, str | None]:
     """The response's Content-Type and Content-Encoding: the one scan every adapter uses.
 
-    Header names as WSGI has them (``str``) or as ASGI does (``bytes``). A repeated field counts by
-    its FIRST occurrence, everywhere, so WSGI, ASGI and Django cannot disagree about one response.
+    Header names as WSGI has them (``str``) or as ASGI does (``bytes``). A repeated Content-Type counts
+    by its LAST occurrence, as browsers read it (Fetch, "extract a MIME type"): ``text/html`` followed
+    by ``application/json`` is JSON to the client, so it is not rewritten. A repeated Content-Encoding
+    counts by any value that is not ``identity`` (an encoded body can never be rewritten).
     """
     content_type = content_encoding = None
     for name, value in headers:
         lowered = name.lower()
         if lowered in _CONTENT_TYPE:
-            if content_type is None:
-                content_type = value if isinstance(value, str) else value.decode("latin-1")
-        elif lowered in _CONTENT_ENCODING and content_encoding is None:
-            content_encoding = value if isinstance(value, str) else value.decode("latin-1")
+            content_type = value if isinstance(value, str) else value.decode("latin-1")
+        elif lowered in _CONTENT_ENCODING:
+            text = value if isinstance(value, str) else value.decode("latin-1")
+            if content_encoding is None or content_encoding.strip().lower() in ("", "identity"):
+                content_encoding = text
     return content_type, content_encoding
 
 

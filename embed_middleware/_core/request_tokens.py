@@ -54,6 +54,14 @@ class RequestTokens:
         return self._request
 
     @property
+    def settles_inline(self) -> bool:
+        """Whether ``tenant()`` cannot block: the app's mark or a built-in without a blocking lookup."""
+        mark = self._config.mark
+        if self._read_mark is not None and mark is not None:
+            return mark.inline
+        return self._config.resolve_inline is not None
+
+    @property
     def settled(self) -> bool:
         """Whether the tenant is known (so nothing more will call the resolver)."""
         return self._settled

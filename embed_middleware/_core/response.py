@@ -39,22 +39,24 @@ from .request_tokens import RequestTokens
 logger = logging.getLogger("embed_middleware")
 
 
-class Phase(enum.Enum):
+class Phase(enum.IntEnum):
     """Where one response is. ``*_HELD``: its head is not sent yet; ``*_SENT``: the body is flowing;
     ``*_ENDED``: the final chunk was fed. PASS: the body goes as written; HEADLESS: the HEAD of a page
-    (no body of the app's); REWRITE: the body is rewritten."""
+    (no body of the app's); REWRITE: the body is rewritten. (An IntEnum: the hot path tests membership
+    several times per response, and an int hashes in C.)"""
 
-    AWAITING_START = "awaiting start"
-    PASS_HELD = "pass, head held"
-    HEADLESS_HELD = "headless, head held"
-    REWRITE_HELD = "rewrite, head held"
-    PASS_SENT = "pass, head sent"
-    HEADLESS_SENT = "headless, head sent"
-    REWRITE_SENT = "rewrite, head sent"
-    PASS_ENDED = "pass, ended"
-    HEADLESS_ENDED = "headless, ended"
-    REWRITE_ENDED = "rewrite, ended"
-    FAILED = "replaced by our 500"
+    AWAITING_START = 0
+    PASS_HELD = 1
+    HEADLESS_HELD = 2
+    REWRITE_HELD = 3
+    PASS_SENT = 4
+    HEADLESS_SENT = 5
+    REWRITE_SENT = 6
+    PASS_ENDED = 7
+    HEADLESS_ENDED = 8
+    REWRITE_ENDED = 9
+    #: The app's response was replaced by our 500.
+    FAILED = 10
 
 
 _HELD = frozenset({Phase.AWAITING_START, Phase.PASS_HELD, Phase.HEADLESS_HELD, Phase.REWRITE_HELD})
@@ -110,8 +112,16 @@ class Exchange:
         warnings: WarnOnce,
         read_mark: Callable[[str], object] | None = None,
         context: EmbedContext | None = None,
+        *,
+        resolves_inline: bool = True,
+        hooks_inline: bool = True,
     ) -> None:
         self._config = config
+        #: What this adapter's context allows the exchange to do in place instead of returning a Need:
+        #: call any resolver (a sync thread: WSGI, Django's sync path), and run the claims hook and
+        #: header predicate (not on Django's event loop). A resolver that cannot block is always fine.
+        self._resolves_inline = resolves_inline
+        self._hooks_inline = hooks_inline
         #: The request's nonce holder; the adapter left it where the app's helpers find it.
         self.context = context if context is not None else EmbedContext(config.placeholder_rules)
         self.tokens = RequestTokens(config, make_request, read_mark)
@@ -308,12 +318,23 @@ class Exchange:
             self.tokens.token(delivery.resource)
         return wanted
 
+    def _in_place(self, hooks: bool) -> bool:
+        """Whether a need can be met right here, in the adapter's own context, without a round trip."""
+        tokens = self.tokens
+        return (self._hooks_inline or not hooks) and (
+            tokens.settled or self._resolves_inline or tokens.settles_inline
+        )
+
     def _head_need(self, *, streaming: bool) -> Need | None:
         """What the head needs that is not known: the tenant of a streamed page, the header decision."""
         header = self._config.header is not None and self._header_wanted is None
         if not header and (self.tokens.settled or not streaming):
             return None
-        return Need(not self.tokens.settled, (), header)
+        need = Need(not self.tokens.settled, (), header)
+        if not self._in_place(header):
+            return need
+        self.provide(need)
+        return None
 
     # -- the head and the replacements -----------------------------------------------------------
 
@@ -401,8 +422,10 @@ class Exchange:
                 )
                 return None
             if resource not in self.tokens.tokens:
-                self._waiting_for = resource
-                return HOLD
+                if not self._in_place(hooks=True):
+                    self._waiting_for = resource
+                    return HOLD
+                self.provide(Need(not self.tokens.settled, (resource,)))
             counted.add(resource)
         issued = self.tokens.tokens.get(resource)
         if issued is None and self.tokens.tenant() is None:
