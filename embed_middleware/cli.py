@@ -29,8 +29,8 @@ from .errors import ConfigurationError
 from .keys import ALGORITHMS, DEFAULT_KEY_ENV, MIN_HMAC_KEY_BYTES, KeySet, SigningKey
 from .tenants import Tenant
 from .tokens import DEFAULT_TTL, RESERVED_CLAIMS, TokenIssuer, default_claims
-from .verify import TokenRejected, Verifier
-from .verify_claims import unverified
+from .verify.claims import unverified
+from .verify.verifier import TokenRejected, Verifier
 
 PROG = "python -m embed_middleware"
 #: The examples are not part of the installed package (see pyproject's packages), only of a clone.
@@ -237,7 +237,9 @@ def _inspect(args: argparse.Namespace) -> int:
     verifier = None
     if args.verify:  # a key or setting to fix stops here, before half a report is printed
         keys = KeySet.from_jwks(_read_text(args.jwks)) if args.jwks else _signing_key(args, header.get("alg"))
-        verifier = Verifier(keys, audience=args.audience, issuer=args.issuer, leeway=args.leeway or 0)
+        verifier = Verifier(
+            keys, audience=args.audience, expected_issuer=args.issuer, leeway=args.leeway or 0
+        )
     # json.dumps escapes control characters, so a hostile claim cannot drive the terminal.
     print("header " + json.dumps(header, indent=2))
     print("claims " + json.dumps(claims, indent=2))

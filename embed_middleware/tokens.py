@@ -29,12 +29,14 @@ from typing import Any, Literal
 
 from werkzeug.wrappers import Request
 
-from .claim_checks import names_setting
 from .errors import ConfigurationError, TokenIssueError
-from .keys import DEFAULT_KEY_ENV, MIN_HMAC_KEY_BYTES, KeyMaterial, KeySet, SigningKey, coerce_keys
+from .jwk import TENANT_CLAIM
+from .key_sources import coerce_keys
+from .keys import DEFAULT_KEY_ENV, MIN_HMAC_KEY_BYTES, KeyMaterial, KeySet, SigningKey
+from .lifetime import MAX_TTL, ttl_setting
 from .profiles import Profile
+from .profiles.checks import names_setting
 from .reuse import Slot, TokenCache, TokenReuse, canonical, reuse_setting
-from .tenant_binding import TENANT_CLAIM
 from .tenant_keys import TenantKeys
 from .tenants import Tenant
 
@@ -53,8 +55,6 @@ log = logging.getLogger("embed_middleware")
 
 #: Ten minutes, as in the Tinybird guides: long enough for a page view, short enough to limit a leak.
 DEFAULT_TTL = 600
-#: Chartio's cap, and ours: a copied iframe URL stops working within a day whatever the settings.
-MAX_TTL = 24 * 60 * 60
 #: Claims the issuer owns: a hook cannot extend a token's life or reuse an id.
 RESERVED_CLAIMS = frozenset({"iat", "exp", "jti"})
 #: How many (profile, resource) pairs the URL-budget warning remembers, so it warns once each.
@@ -131,11 +131,8 @@ class TokenIssuer:
         allow_unscoped: bool = False,
         reuse: TokenReuse | int | None = None,
     ) -> None:
-        self._keys = _signing_keys(signing_key, algorithm, kid, key_env)
-        if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= MAX_TTL:
-            raise ConfigurationError(
-                f"ttl must be a whole number of seconds between 1 and {MAX_TTL} (24 hours), not {ttl!r}"
-            )
+        self._keys = coerce_keys(signing_key, algorithm=algorithm, kid=kid, key_env=key_env, signing=True)
+        ttl_setting(ttl)  # the one 24-hour cap (lifetime.py), shared with the verifier
         if claims is not None and not callable(claims):
             raise ConfigurationError("claims must be a callable (tenant, resource, request) -> dict")
         self._profile = claims if isinstance(claims, Profile) else None
@@ -309,18 +306,6 @@ def _allowlist(
     if resources is not None:
         return names_setting(resources, "resources")
     return profile.resources if profile is not None else None
-
-
-def _signing_keys(
-    source: KeyMaterial | SigningKey | KeySet | TenantKeys | None,
-    algorithm: str | None,
-    kid: str | None,
-    key_env: str,
-) -> KeySet | TenantKeys:
-    keys = coerce_keys(source, algorithm=algorithm, kid=kid, key_env=key_env)  # shared with Verifier
-    if isinstance(keys, KeySet) and not keys.active.can_sign:
-        raise ConfigurationError("the active key is a public key; the issuer needs the private key to sign")
-    return keys
 
 
 def _pin_tenant(claims: dict[str, Any], claim: str, tenant_id: str) -> None:

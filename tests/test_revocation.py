@@ -17,7 +17,7 @@ import redis.asyncio
 from redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
 
 from embed_middleware.errors import ConfigurationError, RevocationStoreError
-from embed_middleware.revocation import (
+from embed_middleware.verify.revocation import (
     DEFAULT_RETENTION,
     MemoryRevocations,
     RedisRevocations,

@@ -197,7 +197,7 @@ CASES: list[tuple[str, str, Case]] = [
     (
         "invalid_issuer",
         "other",
-        lambda: (Verifier(HS, issuer="x"), mint(HS, claims=GenericProfile(issuer="y"))),
+        lambda: (Verifier(HS, expected_issuer="x"), mint(HS, claims=GenericProfile(issuer="y"))),
     ),
     ("out_of_scope", "resource-claim", lambda: (Verifier(HS), mint(HS, resource="other"))),
     (
@@ -245,7 +245,9 @@ def test_the_same_tokens_pass_when_nothing_is_wrong() -> None:
     assert Verifier(HS).verify(tinybird, "pipe_a").resource == "pipe_a"
     assert Verifier(HS, allow_unscoped=True).verify(mint(HS, resource=None), "top").tenant_id == "acme"
     profile = GenericProfile(issuer="https://host.example", audience="charts")
-    Verifier(HS, audience="charts", issuer="https://host.example").verify(mint(HS, claims=profile), "top")
+    Verifier(HS, audience="charts", expected_issuer="https://host.example").verify(
+        mint(HS, claims=profile), "top"
+    )
 
 
 def test_leeway_stretches_a_just_expired_token() -> None:
