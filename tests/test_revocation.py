@@ -17,13 +17,13 @@ import redis.asyncio
 from redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
 
 from embed_middleware.errors import ConfigurationError, RevocationStoreError
+from embed_middleware.tokens import MAX_TTL
 from embed_middleware.verify.revocation import (
     DEFAULT_RETENTION,
     MemoryRevocations,
     RedisRevocations,
     RevocationStore,
 )
-from embed_middleware.tokens import MAX_TTL
 
 NOW = 1_700_000_000.123456  # a realistic time.time(), with the microseconds a float carries
 RETENTION = 100.0
