@@ -30,6 +30,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
+from ..errors import ConfigurationError
 from ..tenants import Tenant
 from .checks import (
     int_claim,
@@ -66,7 +67,7 @@ class Profile(ABC):
     def __call__(self, tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]: ...
 
     def validate(self, claims: Mapping[str, Any]) -> None:
-        """Checks the final claims; raises ValueError naming the limit broken.
+        """Checks the final claims; raises ConfigurationError naming the limit broken.
 
         ``exp`` must be an integer; under a ``max_ttl`` so must ``iat``, with ``exp - iat`` within it (a
         provider that caps lifetimes would cut a longer token short, silently); ``nbf`` not after ``exp``.
@@ -75,9 +76,11 @@ class Profile(ABC):
         if self.max_ttl is not None:
             life = exp - int_claim(claims, "iat", self.name)
             if not 0 < life <= self.max_ttl:
-                raise ValueError(f"{self.name}: exp - iat is {life} s; it must be 1 to {self.max_ttl} s")
+                raise ConfigurationError(
+                    f"{self.name}: exp - iat is {life} s; it must be 1 to {self.max_ttl} s"
+                )
         if "nbf" in claims and int_claim(claims, "nbf", self.name) > exp:
-            raise ValueError(f"{self.name}: nbf is after exp, so the token would never be valid")
+            raise ConfigurationError(f"{self.name}: nbf is after exp, so the token would never be valid")
 
     def url_length(self, token: str) -> int:
         """Length of the embed URL carrying ``token``: the provider's overhead plus the token."""

@@ -36,7 +36,8 @@ class ChartioProfile(Profile):
     """Chartio dashboards: ``dashboards`` maps placeholder names to dashboard ids.
 
     ``env(tenant, resource, request)`` fills dashboard variables; values locked to a tenant (its account id)
-    belong in ``Tenant.claims["env"]``, which always win. The bare or an unknown resource raises ValueError:
+    belong in ``Tenant.claims["env"]``, which always win. The bare or an unknown resource raises
+    ConfigurationError:
     a Chartio token embeds one dashboard. ``max_ttl`` is Chartio's 24 hours.
     """
 
@@ -62,7 +63,9 @@ class ChartioProfile(Profile):
 
     def _dashboard(self, resource: str | None) -> int:
         if resource is None or resource not in self.dashboards:
-            raise ValueError(f"chartio: no dashboard for {resource!r}; name one listed in dashboards=")
+            raise ConfigurationError(
+                f"chartio: no dashboard for {resource!r}; name one listed in dashboards="
+            )
         return self.dashboards[resource]
 
     def __call__(self, tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
@@ -78,6 +81,6 @@ class ChartioProfile(Profile):
         super().validate(claims)
         for key in ("organization", "dashboard"):
             if int_claim(claims, key, self.name) < 1:
-                raise ValueError(f"chartio: {key} must be a positive integer id")
+                raise ConfigurationError(f"chartio: {key} must be a positive integer id")
         if "env" in claims:
             check_values(claims["env"], "chartio: env")

@@ -72,9 +72,9 @@ def call_hook(hook: ValuesHook, tenant: Tenant, res: str | None, req: Request, w
 def int_claim(claims: Mapping[str, Any], key: str, who: str) -> int:
     value = claims.get(key, _MISSING)
     if value is _MISSING:
-        raise ValueError(f"{who}: claim {key!r} is required")
+        raise ConfigurationError(f"{who}: claim {key!r} is required")
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{who}: claim {key!r} must be an integer, not {type(value).__name__}")
+        raise ConfigurationError(f"{who}: claim {key!r} must be an integer, not {type(value).__name__}")
     return value
 
 
@@ -86,10 +86,12 @@ def scalar(value: object) -> bool:
 def check_values(values: object, where: str) -> None:
     """A JSON object of scalars or lists of scalars: what the providers' parameters accept."""
     if not isinstance(values, Mapping) or not all(isinstance(key, str) for key in values):
-        raise ValueError(f"{where} must be an object with string keys, not {type(values).__name__}")
+        raise ConfigurationError(f"{where} must be an object with string keys, not {type(values).__name__}")
     for key, value in values.items():
         if not (all(map(scalar, value)) if isinstance(value, list | tuple) else scalar(value)):
-            raise ValueError(f"{where}[{key!r}] must be a string, number, boolean or null, or a list of them")
+            raise ConfigurationError(
+                f"{where}[{key!r}] must be a string, number, boolean or null, or a list of them"
+            )
 
 
 def names_setting(names: Collection[str] | None, what: str) -> frozenset[str] | None:

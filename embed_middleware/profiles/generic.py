@@ -68,8 +68,8 @@ class GenericProfile(Profile):
     def validate(self, claims: Mapping[str, Any]) -> None:
         super().validate(claims)
         if not nonempty_str(claims.get("sub")):
-            raise ValueError("generic: sub must be a non-empty string")
+            raise ConfigurationError("generic: sub must be a non-empty string")
         if not nonempty_str(claims.get("iss", "-")):
-            raise ValueError("generic: iss must be a non-empty string")
+            raise ConfigurationError("generic: iss must be a non-empty string")
         if not audience_ok(claims.get("aud", "-")):
-            raise ValueError("generic: aud must be a non-empty string or a non-empty list of them")
+            raise ConfigurationError("generic: aud must be a non-empty string or a non-empty list of them")

@@ -36,7 +36,7 @@ class MetabaseProfile(Profile):
     """Metabase static embedding: ``dashboards`` and ``questions`` map placeholder names to ids.
 
     ``params(tenant, resource, request)`` gives the locked parameters; ``params`` is always sent, ``{}`` when
-    empty, as Metabase requires. The bare or an unknown resource raises ValueError.
+    empty, as Metabase requires. The bare or an unknown resource raises ConfigurationError.
     """
 
     name = "metabase"
@@ -68,7 +68,9 @@ class MetabaseProfile(Profile):
         for kind, ids in (("dashboard", self.dashboards), ("question", self.questions)):
             if resource is not None and resource in ids:
                 return kind, ids[resource]
-        raise ValueError(f"metabase: no id for {resource!r}; name one listed in dashboards= or questions=")
+        raise ConfigurationError(
+            f"metabase: no id for {resource!r}; name one listed in dashboards= or questions="
+        )
 
     def __call__(self, tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
         kind, ident = self._resource(resource)
@@ -85,10 +87,12 @@ class MetabaseProfile(Profile):
         super().validate(claims)
         resource = claims.get("resource")
         if not isinstance(resource, Mapping) or len(resource) != 1 or not resource.keys() <= _METABASE_KINDS:
-            raise ValueError("metabase: resource must be exactly one of {'dashboard': id}, {'question': id}")
+            raise ConfigurationError(
+                "metabase: resource must be exactly one of {'dashboard': id}, {'question': id}"
+            )
         ((kind, ident),) = resource.items()
         if not positive(ident):
-            raise ValueError(f"metabase: resource.{kind} must be a positive integer id")
+            raise ConfigurationError(f"metabase: resource.{kind} must be a positive integer id")
         if "params" not in claims:
-            raise ValueError("metabase: params is required ({} when no parameter is locked)")
+            raise ConfigurationError("metabase: params is required ({} when no parameter is locked)")
         check_values(claims["params"], "metabase: params")

@@ -63,23 +63,23 @@ Rls = str | Mapping[int, str]
 
 
 def sql_literal(value: object, where: str) -> str:
-    """``value`` as an SQL literal any dialect reads the same way, or ValueError naming ``where``."""
+    """``value`` as an SQL literal any dialect reads the same way, or ConfigurationError naming ``where``."""
     if isinstance(value, bool) or value is None:
-        raise ValueError(f"{where} must be a string, an integer or a list of them, not {value!r}")
+        raise ConfigurationError(f"{where} must be a string, an integer or a list of them, not {value!r}")
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
         if len(value) > MAX_LITERAL:
-            raise ValueError(f"{where} is longer than {MAX_LITERAL} characters")
+            raise ConfigurationError(f"{where} is longer than {MAX_LITERAL} characters")
         if "\\" in value or any(ord(c) < 32 or 127 <= ord(c) <= 159 for c in value):
-            raise ValueError(f"{where} contains a backslash or a control character; refused in SQL")
+            raise ConfigurationError(f"{where} contains a backslash or a control character; refused in SQL")
         return "'" + value.replace("'", "''") + "'"
     if isinstance(value, list | tuple | frozenset | set) and value:
         items = sorted(value, key=str) if isinstance(value, frozenset | set) else value
         if any(isinstance(item, list | tuple | frozenset | set) for item in items):
-            raise ValueError(f"{where}: a list of lists cannot be written in SQL")
+            raise ConfigurationError(f"{where}: a list of lists cannot be written in SQL")
         return "(" + ", ".join(sql_literal(item, where) for item in items) + ")"
-    raise ValueError(f"{where} must be a string, an integer or a non-empty list of them")
+    raise ConfigurationError(f"{where} must be a string, an integer or a non-empty list of them")
 
 
 class RlsTemplate:
@@ -113,7 +113,9 @@ class RlsTemplate:
             clause.append(text)
             if field is not None:
                 if field not in values:
-                    raise ValueError(f"superset: rls field {{{field}}} has no value (rls_values returns it)")
+                    raise ConfigurationError(
+                        f"superset: rls field {{{field}}} has no value (rls_values returns it)"
+                    )
                 clause.append(sql_literal(values[field], f"superset: rls value {{{field}}}"))
         rule: dict[str, Any] = {"clause": "".join(clause)}
         if self.dataset is not None:
@@ -198,7 +200,9 @@ class SupersetProfile(Profile):
     def dashboard_id(self, resource: str | None) -> str:
         """The embedded uuid for ``resource``: what the page passes to ``embedDashboard({id})``."""
         if resource is None or resource not in self.dashboards:
-            raise ValueError(f"superset: no dashboard for {resource!r}; name one listed in dashboards=")
+            raise ConfigurationError(
+                f"superset: no dashboard for {resource!r}; name one listed in dashboards="
+            )
         return self.dashboards[resource]
 
     def __call__(self, tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
@@ -222,38 +226,44 @@ class SupersetProfile(Profile):
     def validate(self, claims: Mapping[str, Any]) -> None:
         super().validate(claims)
         if claims["exp"] - claims["iat"] < SUPERSET_MIN_TTL:
-            raise ValueError(f"superset: a token must live at least {SUPERSET_MIN_TTL} s (the SDK's refresh)")
+            raise ConfigurationError(
+                f"superset: a token must live at least {SUPERSET_MIN_TTL} s (the SDK's refresh)"
+            )
         if claims.get("type") != "guest" or claims.get("aud") != self.audience:
-            raise ValueError("superset: type must be 'guest' and aud the profile's audience")
+            raise ConfigurationError("superset: type must be 'guest' and aud the profile's audience")
         user = claims.get("user")
         if (
             not isinstance(user, Mapping)
             or not set(user) <= _USER_KEYS
             or not all(map(nonempty_str, user.values()))
         ):
-            raise ValueError("superset: user must be {username, first_name, last_name}, non-empty strings")
+            raise ConfigurationError(
+                "superset: user must be {username, first_name, last_name}, non-empty strings"
+            )
         resources = claims.get("resources")
         allowed = set(self.dashboards.values())
         if not isinstance(resources, list) or not resources:
-            raise ValueError("superset: resources must be a non-empty list of dashboards")
+            raise ConfigurationError("superset: resources must be a non-empty list of dashboards")
         for item in resources:
             if (
                 not isinstance(item, Mapping)
                 or item.get("type") != "dashboard"
                 or item.get("id") not in allowed
             ):
-                raise ValueError(
+                raise ConfigurationError(
                     "superset: each resource must be {type: dashboard, id: a listed embedded uuid}"
                 )
         rules = claims.get("rls_rules")
         if not isinstance(rules, list) or (self.rls is not None and not rules):
-            raise ValueError("superset: rls_rules must be a list, non-empty when the profile has rls")
+            raise ConfigurationError("superset: rls_rules must be a list, non-empty when the profile has rls")
         for rule in rules:
             if (
                 not isinstance(rule, Mapping)
                 or not set(rule) <= _RLS_KEYS
                 or not nonempty_str(rule.get("clause"))
             ):
-                raise ValueError("superset: each rls rule must be {clause: SQL, dataset?: integer id}")
+                raise ConfigurationError(
+                    "superset: each rls rule must be {clause: SQL, dataset?: integer id}"
+                )
             if "dataset" in rule and not positive(rule["dataset"]):
-                raise ValueError("superset: an rls rule's dataset must be the dataset's integer id")
+                raise ConfigurationError("superset: an rls rule's dataset must be the dataset's integer id")

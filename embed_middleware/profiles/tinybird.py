@@ -46,7 +46,8 @@ class TinybirdProfile(Profile):
     per-tenant values come from ``fixed_params``.
 
     ``resource=None`` (the bare ``<JWT_TOKEN>``) gets a scope per pipe in ``tenant.resources``, each with its
-    own ``fixed_params``; a tenant listing none raises ValueError, since a Tinybird token must name a pipe.
+    own ``fixed_params``; a tenant listing none raises ConfigurationError, since a Tinybird token must
+    name a pipe.
     (The middleware refuses the bare placeholder to tenants listing resources before any hook runs, so
     through it the bare placeholder always raises; the listing serves direct callers.)
     """
@@ -76,7 +77,9 @@ class TinybirdProfile(Profile):
 
     def __call__(self, tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
         if resource is None and not tenant.resources:
-            raise ValueError("tinybird: a token needs a pipe scope; use <JWT_TOKEN:pipe> or list resources")
+            raise ConfigurationError(
+                "tinybird: a token needs a pipe scope; use <JWT_TOKEN:pipe> or list resources"
+            )
         scopes, hook = [], self._fixed_params
         for pipe in [resource] if resource is not None else sorted(tenant.resources or ()):
             scope: dict[str, Any] = {"type": "PIPES:READ", "resource": pipe}
@@ -95,24 +98,32 @@ class TinybirdProfile(Profile):
         super().validate(claims)
         for key in ("workspace_id", "name"):
             if not nonempty_str(claims.get(key)):
-                raise ValueError(f"tinybird: {key} is required and must be a non-empty string")
+                raise ConfigurationError(f"tinybird: {key} is required and must be a non-empty string")
         scopes = claims.get("scopes")
         if not isinstance(scopes, list | tuple) or not scopes:
-            raise ValueError("tinybird: scopes must be a non-empty list; a token without one grants nothing")
+            raise ConfigurationError(
+                "tinybird: scopes must be a non-empty list; a token without one grants nothing"
+            )
         for i, scope in enumerate(scopes):
             where = f"tinybird: scopes[{i}]"
             if not isinstance(scope, Mapping):
-                raise ValueError(f"{where} must be an object, not {type(scope).__name__}")
+                raise ConfigurationError(f"{where} must be an object, not {type(scope).__name__}")
             if unknown := sorted(str(k) for k in set(scope) - _TINYBIRD_SCOPE_KEYS):
-                raise ValueError(f"{where} has unknown keys {unknown}; Tinybird reads {_TINYBIRD_KEYS}")
+                raise ConfigurationError(
+                    f"{where} has unknown keys {unknown}; Tinybird reads {_TINYBIRD_KEYS}"
+                )
             if scope.get("type") not in TINYBIRD_SCOPE_TYPES:
-                raise ValueError(f"{where}.type must be one of {sorted(TINYBIRD_SCOPE_TYPES)}")
+                raise ConfigurationError(f"{where}.type must be one of {sorted(TINYBIRD_SCOPE_TYPES)}")
             if not nonempty_str(scope.get("resource")):
-                raise ValueError(f"{where}.resource must be the pipe's name or id, a non-empty string")
+                raise ConfigurationError(
+                    f"{where}.resource must be the pipe's name or id, a non-empty string"
+                )
             if "fixed_params" in scope:
                 check_values(scope["fixed_params"], f"{where}.fixed_params")
             if not isinstance(scope.get("filter", ""), str):
-                raise ValueError(f"{where}.filter must be an SQL expression, a string")
+                raise ConfigurationError(f"{where}.filter must be an SQL expression, a string")
         limits = claims.get("limits", {"rps": 1})
         if not (isinstance(limits, Mapping) and set(limits) == {"rps"} and positive(limits["rps"])):
-            raise ValueError("tinybird: limits must be {'rps': a positive integer of requests per second}")
+            raise ConfigurationError(
+                "tinybird: limits must be {'rps': a positive integer of requests per second}"
+            )
