@@ -242,7 +242,10 @@ class TokenIssuer:
         that). ``issue`` does not consult the allowlist: ask :meth:`allows` first where it matters.
         """
         if type(tenant) is str:
-            tenant = Tenant(tenant)
+            try:
+                tenant = Tenant(tenant)
+            except (TypeError, ValueError) as error:
+                raise TokenIssueError(f"not a usable tenant id: {error}") from None
         elif not isinstance(tenant, Tenant):
             raise TokenIssueError(
                 f"tenant must be a Tenant or a tenant id (str), not {type(tenant).__name__}"
