@@ -36,7 +36,7 @@ from .key_sources import coerce_keys
 from .keys import DEFAULT_KEY_ENV, MIN_HMAC_KEY_BYTES, KeyMaterial, KeySet, SigningKey
 from .lifetime import MAX_TTL, ttl_setting
 from .profiles import Profile
-from .profiles.checks import names_setting
+from .profiles.checks import HookResultError, names_setting
 from .reuse import Slot, TokenCache, TokenReuse, canonical, reuse_setting
 from .tenant_keys import TenantKeys
 from .tenants import Tenant
@@ -215,7 +215,7 @@ class TokenIssuer:
         """Everything but iat/exp/jti: what a reused token is keyed on."""
         derived = self._claims(tenant, resource, request)
         if type(derived) is not dict and not isinstance(derived, Mapping):  # the type check first: hot path
-            raise TypeError(f"the claims hook must return a dict, not {type(derived).__name__}")
+            raise HookResultError(f"the claims hook must return a dict, not {type(derived).__name__}")
         merged = _merge_locked(derived, tenant.claims) if tenant.claims else dict(derived)
         _pin_tenant(merged, TENANT_CLAIM, tenant.id)  # what revocation and per-tenant keys key on
         if isinstance(self._keys, TenantKeys):

@@ -195,7 +195,7 @@ def test_a_bad_before_is_refused(store: RevocationStore, before: Any) -> None:
 
 
 def test_a_tenant_id_must_be_a_str(store: RevocationStore) -> None:
-    with pytest.raises(TypeError, match="tenant_id must be a str"):
+    with pytest.raises(ConfigurationError, match="tenant_id must be a str"):
         store.revoke(42, NOW)  # type: ignore[arg-type]
 
 

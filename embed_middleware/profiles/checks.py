@@ -13,12 +13,17 @@ from typing import Any, TypeVar
 
 from werkzeug.wrappers import Request
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, EmbedError
 from ..rewrite import RESOURCE_NAME
 from ..tenants import Tenant
 
 #: ``(tenant, resource, request) -> mapping`` of per-request values (fixed params, env, locked params).
 ValuesHook = Callable[[Tenant, "str | None", Request], Mapping[str, Any]]
+
+
+class HookResultError(EmbedError, TypeError):
+    """A claims hook (the issuer's, or a profile's values hook) returned something other than a dict."""
+
 
 _MISSING = object()
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -65,7 +70,7 @@ def id_mapping(ids: Mapping[str, int], what: str) -> dict[str, int]:
 def call_hook(hook: ValuesHook, tenant: Tenant, res: str | None, req: Request, what: str) -> dict[str, Any]:
     values = hook(tenant, res, req)
     if not isinstance(values, Mapping):
-        raise TypeError(f"{what} must return a dict, not {type(values).__name__}")
+        raise HookResultError(f"{what} must return a dict, not {type(values).__name__}")
     return dict(values)
 
 

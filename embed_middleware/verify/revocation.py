@@ -83,10 +83,10 @@ def _settings(retention: float, clock: Callable[[], float]) -> tuple[float, Call
 def _new_cutoff(tenant_id: str, before: float | None, clock: Callable[[], float]) -> float:
     """Validate the arguments both stores take; a NaN cut-off would compare false and revoke nothing."""
     if not isinstance(tenant_id, str):
-        raise TypeError(f"tenant_id must be a str, not {type(tenant_id).__name__}")
+        raise ConfigurationError(f"tenant_id must be a str, not {type(tenant_id).__name__}")
     value = clock() if before is None else before
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"before must be a finite timestamp in seconds, not {value!r}")
+        raise ConfigurationError(f"before must be a finite timestamp in seconds, not {value!r}")
     return float(value)
 
 
