@@ -8,26 +8,19 @@ keys, or their public half::
     verified = verifier.verify(token, resource="top_airlines")   # raises TokenRejected
 
 Modules: :mod:`.verifier` (``Verifier``, ``verify``), :mod:`.claims` (``TokenRejected``, the reasons,
-scopes and locked parameters), :mod:`.middleware` (WSGI/ASGI middleware) and :mod:`.revocation`
-(cut-off stores). This package never imports the embedding adapters (wsgi, asgi, django, flask), so a
+``VerifiedToken``, scopes and locked parameters), :mod:`.middleware` (WSGI/ASGI middleware),
+:mod:`.locate` (where a request's token and resource are) and :mod:`.revocation` (cut-off stores).
+This package never imports the embedding adapters (wsgi, asgi, django, flask), so a
 vendor app that only verifies loads none of them.
 """
 
 from __future__ import annotations
 
-from .claims import REASONS, TokenRejected, default_locked_params, default_scopes
-from .middleware import (
-    STATE_KEY,
-    VERIFIED_KEY,
-    VerifyingASGIMiddleware,
-    VerifyingWSGIMiddleware,
-    bearer_or_query,
-    last_path_segment,
-    lock_query,
-    resource_from_path,
-)
+from .claims import REASONS, TokenRejected, VerifiedToken, default_locked_params, default_scopes
+from .locate import bearer_or_query, last_path_segment, lock_query, resource_from_path
+from .middleware import STATE_KEY, VERIFIED_KEY, VerifyingASGIMiddleware, VerifyingWSGIMiddleware
 from .revocation import MemoryRevocations, RedisRevocations, RevocationStore, token_revoked
-from .verifier import MAX_LEEWAY, MAX_TOKEN_LENGTH, VerifiedToken, Verifier, verify
+from .verifier import MAX_LEEWAY, MAX_TOKEN_LENGTH, Verifier, verify
 
 __all__ = [
     "MAX_LEEWAY",

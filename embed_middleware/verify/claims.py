@@ -1,18 +1,20 @@
 """What the verifier reads out of a token: the reasons it refuses, the scopes it grants, the
 parameters it pins, and the one guarded way to look inside a token before its signature is checked.
 
-Kept apart from verify.py so the reading of claims (pure functions over a dict) can be tested and
+Kept apart from verifier.py so the reading of claims (pure functions over a dict) can be tested and
 replaced (``Verifier(scopes_of=..., locked_params_of=...)``) on its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 
 from ..errors import EmbedError
+from ..keys import SigningKey
 
 #: Each reason a token is refused, and the status that says what the client should do:
 #: 401 = get a fresh token and retry, 403 = this token will never do, 503 = try again later.
@@ -47,6 +49,23 @@ class TokenRejected(EmbedError):
         self.reason = reason
         self.status = REASONS[reason]
         self.detail = detail
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    """A token whose signature, lifetime, audience, scope and revocation all checked out."""
+
+    claims: Mapping[str, Any]
+    header: Mapping[str, Any]
+    key: SigningKey
+    tenant_id: str | None
+    resource: str | None
+    locked: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"VerifiedToken(tenant_id={self.tenant_id!r}, resource={self.resource!r}, kid={self.key.kid!r})"
+        )
 
 
 def unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -120,3 +139,24 @@ def default_locked_params(claims: Mapping[str, Any], resource: str | None = None
                 raise TokenRejected("out_of_scope", f"the token pins conflicting values for {name!r}")
             locked[name] = value
     return locked
+
+
+# Most specific first: InvalidSignatureError is a DecodeError, ExpiredSignatureError an InvalidTokenError.
+_PYJWT_REASONS: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.ExpiredSignatureError, "expired"),
+    (jwt.ImmatureSignatureError, "not_yet_valid"),
+    (jwt.InvalidAudienceError, "invalid_audience"),
+    (jwt.InvalidIssuerError, "invalid_issuer"),
+    (jwt.MissingRequiredClaimError, "missing_claim"),
+    (jwt.InvalidSignatureError, "invalid_signature"),
+    (jwt.InvalidAlgorithmError, "algorithm_not_allowed"),
+    (jwt.InvalidIssuedAtError, "malformed"),  # a non-numeric iat (a future one is "immature")
+)
+
+
+def pyjwt_reason(error: Exception) -> str:
+    """The reason for one of PyJWT's errors; anything else a parser raised is ``malformed``."""
+    for kind, reason in _PYJWT_REASONS:
+        if isinstance(error, kind):
+            return reason
+    return "malformed"

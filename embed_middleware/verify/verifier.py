@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -31,7 +31,15 @@ from ..key_sources import coerce_keys
 from ..keys import ALGORITHMS, KeyMaterial, KeySet, SigningKey
 from ..lifetime import MAX_TTL, ttl_setting, within_cap
 from ..tenant_keys import DEFAULT_TENANT_CLAIM, TenantKeys
-from .claims import REASONS, TokenRejected, default_locked_params, default_scopes, unverified
+from .claims import (
+    REASONS,
+    TokenRejected,
+    VerifiedToken,
+    default_locked_params,
+    default_scopes,
+    pyjwt_reason,
+    unverified,
+)
 from .revocation import RevocationStore, token_revoked
 
 __all__ = [
@@ -51,35 +59,6 @@ MAX_LEEWAY = 300
 #: Longer than any token we mint (a Tinybird token of a few dozen pipes), shorter than a server's
 #: header limit: longer input is refused before any parser sees it.
 MAX_TOKEN_LENGTH = 8192
-
-# Most specific first: InvalidSignatureError is a DecodeError, ExpiredSignatureError an InvalidTokenError.
-_PYJWT_REASONS: tuple[tuple[type[Exception], str], ...] = (
-    (jwt.ExpiredSignatureError, "expired"),
-    (jwt.ImmatureSignatureError, "not_yet_valid"),
-    (jwt.InvalidAudienceError, "invalid_audience"),
-    (jwt.InvalidIssuerError, "invalid_issuer"),
-    (jwt.MissingRequiredClaimError, "missing_claim"),
-    (jwt.InvalidSignatureError, "invalid_signature"),
-    (jwt.InvalidAlgorithmError, "algorithm_not_allowed"),
-    (jwt.InvalidIssuedAtError, "malformed"),  # a non-numeric iat (a future one is "immature")
-)
-
-
-@dataclass(frozen=True)
-class VerifiedToken:
-    """A token whose signature, lifetime, audience, scope and revocation all checked out."""
-
-    claims: Mapping[str, Any]
-    header: Mapping[str, Any]
-    key: SigningKey
-    tenant_id: str | None
-    resource: str | None
-    locked: Mapping[str, Any] = field(default_factory=dict)
-
-    def __repr__(self) -> str:
-        return (
-            f"VerifiedToken(tenant_id={self.tenant_id!r}, resource={self.resource!r}, kid={self.key.kid!r})"
-        )
 
 
 @dataclass(frozen=True)
@@ -175,7 +154,7 @@ class Verifier:
             )
         except Exception as error:  # PyJWT's errors by kind; anything else a parser raised is malformed
             raise TokenRejected(
-                _reason_of(error), str(error) if isinstance(error, jwt.PyJWTError) else ""
+                pyjwt_reason(error), str(error) if isinstance(error, jwt.PyJWTError) else ""
             ) from None
         if not within_cap(claims, self.max_ttl):
             raise TokenRejected("expired", f"the token claims to live longer than {self.max_ttl} s")
@@ -267,13 +246,6 @@ def verify(token: str | None, keys: Any, *, resource: str | None = None, **optio
     minted); build one Verifier instead when checking many tokens, since keys are parsed each call here.
     """
     return Verifier(keys, **options).verify(token, resource)
-
-
-def _reason_of(error: Exception) -> str:
-    for kind, reason in _PYJWT_REASONS:
-        if isinstance(error, kind):
-            return reason
-    return "malformed"
 
 
 def _check_settings(verifier: Verifier) -> None:
