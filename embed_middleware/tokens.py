@@ -22,11 +22,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from binascii import b2a_base64
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from os import urandom
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from werkzeug.wrappers import Request
 
@@ -36,57 +34,45 @@ from .key_sources import coerce_keys
 from .keys import DEFAULT_KEY_ENV, MIN_HMAC_KEY_BYTES, KeyMaterial, KeySet, SigningKey
 from .lifetime import MAX_TTL, ttl_setting
 from .profiles import Profile
-from .profiles.checks import HookResultError, names_setting
+from .profiles.checks import HookResultError
 from .reuse import Slot, TokenCache, TokenReuse, canonical, reuse_setting
 from .tenant_keys import TenantKeys
 from .tenants import Tenant
+from .token_claims import (
+    PER_TENANT,
+    RESERVED_CLAIMS,
+    ClaimsHook,
+    Resources,
+    default_claims,
+    merge_locked,
+    new_jti,
+    pin_tenant,
+    resource_allowlist,
+)
 
 __all__ = [
     "DEFAULT_KEY_ENV",
     "DEFAULT_TTL",
     "MAX_TTL",
     "MIN_HMAC_KEY_BYTES",
+    "PER_TENANT",
+    "RESERVED_CLAIMS",
     "ClaimsHook",
     "IssueEvent",
     "IssuedToken",
     "TokenIssuer",
+    "default_claims",
 ]
 
 log = logging.getLogger("embed_middleware")
 
 #: Ten minutes, as in the Tinybird guides: long enough for a page view, short enough to limit a leak.
 DEFAULT_TTL = 600
-#: Claims the issuer owns: a hook cannot extend a token's life or reuse an id.
-RESERVED_CLAIMS = frozenset({"iat", "exp", "jti"})
 #: How many (profile, resource) pairs the URL-budget warning remembers, so it warns once each.
 _WARNED_LIMIT = 1024
 
 #: One encoder for every payload (``json.dumps`` with options builds a new one per call).
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
-
-#: base64url's alphabet over standard base64's (RFC 4648 section 5).
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
-
-
-def new_jti() -> str:
-    """A fresh token id: 16 random bytes, base64url (``secrets.token_urlsafe(16)`` without its layers)."""
-    return b2a_base64(urandom(16), newline=False).translate(_URLSAFE)[:22].decode("ascii")
-
-
-#: ``resources="per-tenant"``: each ``Tenant.resources`` is the allowlist (listing none: no token).
-PER_TENANT: Literal["per-tenant"] = "per-tenant"
-Resources = Collection[str] | Literal["per-tenant"]
-
-#: ``(tenant, resource, request) -> claims``; resource is None for the bare ``<JWT_TOKEN>``, and
-#: request is None when ``TokenIssuer.issue`` is called outside a request (a CLI, a background job).
-ClaimsHook = Callable[[Tenant, "str | None", Request], Mapping[str, Any]]
-
-
-def default_claims(tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
-    """``sub`` is the tenant, ``resource`` the placeholder's name when it has one."""
-    if resource is None:
-        return {"sub": tenant.id}
-    return {"sub": tenant.id, "resource": resource}
 
 
 class IssuedToken(NamedTuple):
@@ -161,7 +147,7 @@ class TokenIssuer:
             raise ConfigurationError("allow_unscoped must be True or False")
         self.ttl = ttl
         #: The names pages may embed: ``resources=``, else the profile's pipes/dashboards; None: none named.
-        self.resources = _allowlist(resources, self._profile)
+        self.resources = resource_allowlist(resources, self._profile)
         #: Whether a token without a resource (valid for whatever a vendor lets it read) may be minted.
         self.allow_unscoped = allow_unscoped
         self._claims = claims or default_claims
@@ -216,10 +202,10 @@ class TokenIssuer:
         derived = self._claims(tenant, resource, request)
         if type(derived) is not dict and not isinstance(derived, Mapping):  # the type check first: hot path
             raise HookResultError(f"the claims hook must return a dict, not {type(derived).__name__}")
-        merged = _merge_locked(derived, tenant.claims) if tenant.claims else dict(derived)
-        _pin_tenant(merged, TENANT_CLAIM, tenant.id)  # what revocation and per-tenant keys key on
+        merged = merge_locked(derived, tenant.claims) if tenant.claims else dict(derived)
+        pin_tenant(merged, TENANT_CLAIM, tenant.id)  # what revocation and per-tenant keys key on
         if isinstance(self._keys, TenantKeys):
-            _pin_tenant(merged, self._keys.tenant_claim, tenant.id)
+            pin_tenant(merged, self._keys.tenant_claim, tenant.id)
         return merged
 
     def _stamped(self, merged: dict[str, Any], now: int, jti: str | None = None) -> dict[str, Any]:
@@ -330,40 +316,3 @@ class TokenIssuer:
             length,
             self._profile.url_budget,
         )
-
-
-def _allowlist(
-    resources: Resources | None, profile: Profile | None
-) -> frozenset[str] | Literal["per-tenant"] | None:
-    if isinstance(resources, str):
-        if resources != PER_TENANT:
-            raise ConfigurationError(
-                "resources must be a list of names, e.g. ['top_airlines'], or 'per-tenant', "
-                f"not {resources!r}"
-            )
-        return PER_TENANT
-    if resources is not None:
-        return names_setting(resources, "resources")
-    return profile.resources if profile is not None else None
-
-
-def _pin_tenant(claims: dict[str, Any], claim: str, tenant_id: str) -> None:
-    """Verifiers pick per-tenant keys and revocations by this claim: it must name the token's tenant."""
-    named = claims.setdefault(claim, tenant_id)
-    if named != tenant_id:
-        raise TokenIssueError(
-            f"claim {claim!r} names {named!r} but the token is signed for tenant {tenant_id!r}; "
-            "verifiers key revocation and per-tenant keys on it, so it must name the token's own tenant"
-        )
-
-
-def _merge_locked(derived: Mapping[str, Any], locked: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep-merges ``locked`` over ``derived``: at every level the tenant's value wins."""
-    merged = dict(derived)
-    for name, value in locked.items():
-        below = merged.get(name)
-        if isinstance(value, Mapping) and isinstance(below, Mapping):
-            merged[name] = _merge_locked(below, value)
-        else:
-            merged[name] = value
-    return merged
