@@ -83,8 +83,8 @@ superset-demo: $(STAMP)
 
 ## Run the compatibility matrix: every framework under every server it runs on, real processes on
 ## loopback (tests/compat). Its frameworks and servers are pinned in tests/compat/requirements.txt and
-## installed with uv into .venv-compat; the table goes to build/compat.md and the README's
-## "Servers and frameworks" section.
+## installed with uv into .venv-compat; the table goes to build/compat.md and the docs site's
+## "Servers and frameworks" page (docs/servers.md).
 .PHONY: compat
 compat: $(STAMP)
 	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv
@@ -93,7 +93,7 @@ compat: $(STAMP)
 ## Build the documentation site into build/site. --strict turns every MkDocs warning into a failure,
 ## a link to a page or an anchor that does not exist included.
 docs: $(DOCS_STAMP)
-	$(BIN)/python -m mkdocs build --strict --site-dir build/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir build/site
 
 ## Build the sdist and wheel into build/dist, check them with twine, then install the wheel into a fresh
 ## venv in a temporary directory and smoke-test it from there (scripts/dist_check.py), away from the
