@@ -66,7 +66,8 @@ def _options(target: Callable[..., Any] | type) -> list[tuple[str, str, str]]:
     if isinstance(target, type):  # a TypedDict: its keys, required unless NotRequired[...]
         hints = inspect.get_annotations(target)
         return [
-            (name, str(hint), "—" if "NotRequired" in str(hint) else "required") for name, hint in hints.items()
+            (name, str(hint), "—" if "NotRequired" in str(hint) else "required")
+            for name, hint in hints.items()
         ]
     tree = ast.parse(textwrap.dedent(inspect.getsource(target)))
     function = tree.body[0]
@@ -93,8 +94,9 @@ def render_options(target: Callable[..., Any] | type | None = None) -> str:
     """The options table in Markdown: one row per option with its type, its default and the ``#:``
     comment that documents it. A comment is looked up on the option itself first (in ``target``'s own
     source), then on a same-named field or constant of ``target``'s module, then on its type (a
-    ``Literal`` alias's ``#:`` comment, else the first paragraph of the class's docstring); an option with none is listed with "—" and named in the build's
-    log, so the fix (a ``#:`` comment in the code) is obvious."""
+    ``Literal`` alias's ``#:`` comment, else the first paragraph of the class's docstring). An option
+    with none is listed with "—" and named in the build's log, so the fix (a ``#:`` comment in the
+    code) is obvious."""
     target = target or options_source()
     module = sys.modules[target.__module__]
     own = doc_comments(textwrap.dedent(inspect.getsource(target)))

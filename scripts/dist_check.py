@@ -74,7 +74,10 @@ def check_wheel(wheel: Path) -> str:
     if not any(name.endswith(".dist-info/licenses/LICENSE") for name in names):
         missing.append("<name>.dist-info/licenses/LICENSE")
     (entry_points,) = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
-    if "embed-middleware = embed_middleware.cli:main" not in zipfile.ZipFile(wheel).read(entry_points).decode():
+    if (
+        "embed-middleware = embed_middleware.cli:main"
+        not in zipfile.ZipFile(wheel).read(entry_points).decode()
+    ):
         missing.append("the embed-middleware console script in entry_points.txt")
     if missing:
         sys.exit(f"{wheel.name} lacks: {', '.join(missing)}")
