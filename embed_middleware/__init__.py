@@ -6,6 +6,8 @@ tenant, and placeholder-like text users put in a page stays exactly as they wrot
 for Flask, Django and FastAPI quick starts.
 """
 
+from importlib import metadata as _metadata
+
 from .asgi import EmbedASGIMiddleware, TokenEndpointASGI
 from .config import EmbedConfig, HeaderDelivery, MissingTenant
 from .errors import ConfigurationError, EmbedError, RevocationStoreError, TokenIssueError
@@ -56,6 +58,11 @@ from .verify import (
     verify,
 )
 from .wsgi import EmbedWSGIMiddleware, TokenEndpointWSGI
+
+try:  # The installed distribution's version: one number, kept in pyproject.toml only.
+    __version__ = _metadata.version("embed_middleware")
+except _metadata.PackageNotFoundError:  # imported from a checkout that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "DEFAULT_CONTENT_TYPES",
