@@ -27,7 +27,7 @@ from embed_middleware.profiles import (
     Profile,
     TinybirdProfile,
 )
-from embed_middleware.superset_profile import SupersetProfile
+from embed_middleware.profiles.superset import SupersetProfile
 from embed_middleware.tenants import Tenant
 
 KEY = "profiles-test-signing-key-" + "k" * 22  # 48 bytes

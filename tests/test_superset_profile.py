@@ -15,7 +15,7 @@ from werkzeug.wrappers import Request
 
 from embed_middleware import ConfigurationError, SupersetProfile, Tenant, TokenIssuer
 from embed_middleware.profiles import PROFILES
-from embed_middleware.superset_profile import sql_literal
+from embed_middleware.profiles.superset import sql_literal
 
 KEY = "superset-profile-test-key-" + "k" * 38
 SALES = "5e2ff9db-9213-4f72-8b58-ed4a0bcf25bc"

@@ -13,7 +13,15 @@ import pytest
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from embed_middleware import ConfigurationError, IssuedToken, Tenant, TokenIssuer
+from embed_middleware import (
+    ConfigurationError,
+    EmbedError,
+    IssuedToken,
+    Tenant,
+    TokenIssuer,
+    Verifier,
+    lifetime,
+)
 from embed_middleware.tokens import DEFAULT_TTL, MAX_TTL
 
 KEY = "unit-test-signing-key-" + "s" * 26  # 48 bytes
@@ -448,3 +456,35 @@ def test_configuration_error_never_contains_an_environment_key(monkeypatch: pyte
     with pytest.raises(ConfigurationError) as raised:
         TokenIssuer()
     assert "env-secret-short" not in everything_said_about(raised.value)
+
+
+# -- outside a request (CLIs, background jobs) -----------------------------------------------------
+
+
+def test_issue_without_a_request_passes_none_to_the_hook_and_takes_a_tenant_id() -> None:
+    seen: list[object] = []
+
+    def hook(tenant: Tenant, resource: str | None, request: Request | None) -> dict[str, Any]:
+        seen.append(request)
+        return {"org": tenant.id}
+
+    issuer = TokenIssuer(KEY, claims=hook)  # type: ignore[arg-type]
+    issued = issuer.issue("acme", "top")
+    claims = jwt.decode(issued.token, KEY, algorithms=["HS256"])
+    assert (claims["org"], claims["tid"], seen) == ("acme", "acme", [None])
+    assert jwt.decode(issuer.issue(Tenant("acme")).token, KEY, algorithms=["HS256"])["org"] == "acme"
+
+
+@pytest.mark.parametrize("tenant", [None, 5, b"acme", ""])
+def test_issue_refuses_what_is_not_a_tenant(tenant: object) -> None:
+    with pytest.raises(EmbedError):
+        TokenIssuer(KEY).issue(tenant)  # type: ignore[arg-type]
+
+
+def test_the_issuer_and_the_verifier_share_one_ttl_cap() -> None:
+    assert MAX_TTL == lifetime.MAX_TTL == 24 * 60 * 60
+    for ttl in (MAX_TTL + 1, 0):
+        with pytest.raises(ConfigurationError, match="24 hours"):
+            TokenIssuer(KEY, ttl=ttl)
+        with pytest.raises(ConfigurationError, match="24 hours"):
+            Verifier(KEY, max_ttl=ttl)

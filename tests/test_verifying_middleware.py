@@ -40,7 +40,7 @@ from embed_middleware import (
     last_path_segment,
     resource_from_path,
 )
-from embed_middleware.verifying import lock_query
+from embed_middleware.verify import lock_query
 
 SECRET = "middleware-verify-secret-" + "m" * 39
 KEY = SigningKey(SECRET)
