@@ -29,7 +29,8 @@ from werkzeug.wrappers import Request
 from ._core.drive import drive_async
 from ._core.emission import Emission, WarnOnce, content_headers
 from ._core.mark import read_scope_mark
-from ._core.response import Exchange, Need
+from ._core.phase import Need
+from ._core.response import Exchange
 from .config import AppOptions, EmbedConfig, the_app
 from .endpoint import MountedEndpoint, answer_jwks_request, answer_token_request
 from .errors import TokenIssueError

@@ -1,4 +1,4 @@
-"""The middleware's options, validated once at start-up and shared by both adapters."""
+"""The middleware's options, validated once at start-up and shared by every adapter."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import re
 import warnings
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Generic, Literal, Required, TypedDict, TypeVar, Unpack, cast
+from typing import Literal, Unpack
 
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request
 
 from ._core.checks import check_endpoint_resolver, check_publishable, check_scoping
 from ._core.mark import TenantMark
+from ._core.options import OPTION_NAMES, AppOptions, EmbedOptions, check_option_names, the_app
 from .errors import ConfigurationError
 from .placeholders import PlaceholderRules, origins_setting
 from .policy import DEFAULT_CONTENT_TYPES, UNTOUCHED, ResponsePolicy
@@ -29,6 +30,19 @@ from .tenants import (
     vary_of,
 )
 from .tokens import TokenIssuer
+
+__all__ = [
+    "OPTION_NAMES",
+    "AppOptions",
+    "EmbedConfig",
+    "EmbedOptions",
+    "HeaderDelivery",
+    "MissingTenant",
+    "check_endpoint_resolver",
+    "check_option_names",
+    "every_response",
+    "the_app",
+]
 
 logger = logging.getLogger("embed_middleware")
 _DEFAULT_RULES = PlaceholderRules(DEFAULT_PLACEHOLDER, DEFAULT_MAX_RESOURCE_LENGTH)
@@ -81,82 +95,6 @@ class HeaderDelivery:
             )
         if self.resource is not None and not RESOURCE_NAME.fullmatch(self.resource):
             raise ConfigurationError(f"HeaderDelivery.resource {self.resource!r} is not a resource name")
-
-
-class EmbedOptions(TypedDict, total=False):
-    """The options of every embed adapter, documented once (``help()`` and IDEs show them)."""
-
-    #: Signs the tokens: ``TokenIssuer(signing_key=..., resources=[...])`` or a profile's issuer.
-    issuer: Required[TokenIssuer]
-    #: ``request -> Tenant | str | None`` (plain or ``async def``), or a built-in such as ``from_environ()``.
-    resolver: Required[AnyResolver]
-    #: The word between the brackets of a placeholder (``JWT_TOKEN`` in ``<JWT_TOKEN:name>``).
-    placeholder_word: str
-    #: Deprecated alias of ``placeholder_word`` (it names a word, not a placeholder).
-    placeholder: str
-    #: The longest resource name a placeholder may carry.
-    max_resource_length: int
-    #: Media types whose bodies are rewritten (markup only, by default).
-    content_types: Collection[str]
-    #: A placeholder on a request without tenant: ``empty`` (removed), ``leave`` (kept) or ``error`` (500).
-    missing_tenant: MissingTenant
-    #: Deliver a token in a response header too (``HeaderDelivery(...)``).
-    header: HeaderDelivery | None
-    #: Path of the built-in token endpoint (``/embed/token``); None serves none.
-    token_endpoint: str | None
-    #: Request headers the tenant comes from (``Vary``); by default what the resolver declares.
-    vary: Sequence[str] | None
-    #: Path that publishes the issuer's public keys as a JWKS; None publishes nothing.
-    jwks_path: str | None
-    #: Seconds an async or thread-run resolver may take before the request fails closed (a 500).
-    resolver_timeout: float
-    #: Origins ``embed_url()`` may put a placeholder into (``https://charts.example.com``).
-    embed_origins: Collection[str] | None
-    #: Fill placeholders without the request's nonce too: unsafe, see LEGACY_WARNING.
-    unsafe_legacy_placeholders: bool
-    #: Distinct tokens one response may mint; further placeholders are left as written.
-    max_tokens_per_response: int
-    #: Let the token endpoint trust a resolver that reads client input (a proxy authenticates callers).
-    token_endpoint_trusts_client_input: bool
-
-
-#: Every option name an adapter accepts.
-OPTION_NAMES = frozenset(EmbedOptions.__required_keys__ | EmbedOptions.__optional_keys__)
-
-
-App = TypeVar("App")
-
-
-class AppOptions(EmbedOptions, Generic[App], total=False):
-    """The options, and the app to wrap by keyword (``app=``), as Litestar and Starlette pass it."""
-
-    app: App
-
-
-def the_app(app: App | None, options: AppOptions[App], adapter: str) -> tuple[App, EmbedOptions]:
-    """The wrapped app, given positionally or as ``app=``, and the options without it. A missing app
-    is a TypeError at start-up, as a missing positional argument would be."""
-    rest = dict(options)
-    keyword = rest.pop("app", None)
-    if app is not None and keyword is not None:
-        raise TypeError(f"{adapter}: pass the app once, positionally or as app=")
-    found = app if app is not None else keyword
-    if found is None:
-        raise TypeError(f"{adapter} needs the app to wrap: {adapter}(app, issuer=..., resolver=...)")
-    return found, cast(EmbedOptions, rest)  # type: ignore[return-value]
-
-
-def check_option_names(given: Collection[str], where: str = "embed_middleware") -> None:
-    """A misspelt option fails at start-up, naming it and the valid ones (never silently ignored)."""
-    unknown = sorted(set(given) - OPTION_NAMES)
-    if unknown:
-        raise ConfigurationError(
-            f"{where}: unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-            f"valid options: {', '.join(sorted(OPTION_NAMES - {'placeholder'}))}"
-        )
-    missing = [name for name in ("issuer", "resolver") if name not in given]
-    if missing:
-        raise ConfigurationError(f"{where}: {' and '.join(f'{m}=' for m in missing)} required")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from asgiref.sync import sync_to_async
 
 from ..errors import TokenIssueError
 from .emission import Emission
-from .response import Exchange, Need
+from .phase import Need
+from .response import Exchange
 
 
 def drive_sync(exchange: Exchange, result: Emission | Need) -> Emission:

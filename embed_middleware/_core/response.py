@@ -19,10 +19,8 @@ Headers are held until the first non-empty output or the end of the body, so tha
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import partial
 
 from werkzeug.datastructures import Headers
@@ -32,76 +30,16 @@ from ..config import EmbedConfig
 from ..errors import TokenIssueError
 from ..placeholders import EmbedContext
 from ..policy import HeaderList, Skip, add_vary, mark_body_changed, mark_carries_token, set_header
-from ..rewrite import HOLD, StreamRewriter, _Hold
+from ..rewrite import StreamRewriter
 from .emission import Emission, Head, WarnOnce, content_headers, own_response
+from .filling import Filling, MissingTenantError
+from .phase import END, ENDED, HEADLESS, HELD, PASSES, REWRITES, SEND, Need, Phase
 from .request_tokens import RequestTokens
 
 logger = logging.getLogger("embed_middleware")
 
 
-class Phase(enum.IntEnum):
-    """Where one response is. ``*_HELD``: its head is not sent yet; ``*_SENT``: the body is flowing;
-    ``*_ENDED``: the final chunk was fed. PASS: the body goes as written; HEADLESS: the HEAD of a page
-    (no body of the app's); REWRITE: the body is rewritten. (An IntEnum: the hot path tests membership
-    several times per response, and an int hashes in C.)"""
-
-    AWAITING_START = 0
-    PASS_HELD = 1
-    HEADLESS_HELD = 2
-    REWRITE_HELD = 3
-    PASS_SENT = 4
-    HEADLESS_SENT = 5
-    REWRITE_SENT = 6
-    PASS_ENDED = 7
-    HEADLESS_ENDED = 8
-    REWRITE_ENDED = 9
-    #: The app's response was replaced by our 500.
-    FAILED = 10
-
-
-_HELD = frozenset({Phase.AWAITING_START, Phase.PASS_HELD, Phase.HEADLESS_HELD, Phase.REWRITE_HELD})
-_ENDED = frozenset({Phase.PASS_ENDED, Phase.HEADLESS_ENDED, Phase.REWRITE_ENDED, Phase.FAILED})
-_PASS = frozenset({Phase.PASS_HELD, Phase.PASS_SENT, Phase.PASS_ENDED})
-_HEADLESS = frozenset({Phase.HEADLESS_HELD, Phase.HEADLESS_SENT, Phase.HEADLESS_ENDED})
-_REWRITE = frozenset({Phase.REWRITE_HELD, Phase.REWRITE_SENT, Phase.REWRITE_ENDED})
-_SEND = {
-    Phase.PASS_HELD: Phase.PASS_SENT,
-    Phase.HEADLESS_HELD: Phase.HEADLESS_SENT,
-    Phase.REWRITE_HELD: Phase.REWRITE_SENT,
-}
-_END = {
-    Phase.PASS_HELD: Phase.PASS_ENDED,
-    Phase.PASS_SENT: Phase.PASS_ENDED,
-    Phase.HEADLESS_HELD: Phase.HEADLESS_ENDED,
-    Phase.HEADLESS_SENT: Phase.HEADLESS_ENDED,
-    Phase.REWRITE_HELD: Phase.REWRITE_ENDED,
-    Phase.REWRITE_SENT: Phase.REWRITE_ENDED,
-}
-
-
-@dataclass(frozen=True)
-class Need:
-    """What the exchange needs before it can go on: satisfy it with ``provide`` (after awaiting
-    ``tokens.settle()`` when ``tenant`` is set, from async code), then call ``resume()``."""
-
-    #: The tenant is not resolved yet (async adapters settle it first; sync ones let provide do it).
-    tenant: bool
-    #: Resources whose tokens must be minted (the claims hook runs then).
-    resources: tuple[str | None, ...] = ()
-    #: The header predicate must be asked (and the header token minted if it says yes).
-    header: bool = False
-
-    @property
-    def calls_hooks(self) -> bool:
-        """Whether satisfying it runs the claims hook or the header predicate (Django: its sync thread)."""
-        return bool(self.resources) or self.header
-
-
-class _MissingTenantError(TokenIssueError):
-    pass
-
-
-class Exchange:
+class Exchange(Filling):
     """The embed side of one request/response. Adapters create one per request."""
 
     def __init__(
@@ -153,21 +91,21 @@ class Exchange:
     @property
     def rewrites(self) -> bool:
         """Whether this response's body goes through the rewriter (adapters may pass others by)."""
-        return self.phase in _REWRITE
+        return self.phase in REWRITES
 
     @property
     def heads_a_page(self) -> bool:
         """Whether this is a HEAD of a page: headers as a GET's, no length, and no body of the app's."""
-        return self.phase in _HEADLESS
+        return self.phase in HEADLESS
 
     @property
     def passes(self) -> bool:
         """Whether the body goes to the client exactly as the app wrote it."""
-        return self.phase in _PASS
+        return self.phase in PASSES
 
     @property
     def head_sent(self) -> bool:
-        return self.phase not in _HELD
+        return self.phase not in HELD
 
     @property
     def failed(self) -> bool:
@@ -177,7 +115,7 @@ class Exchange:
     @property
     def done(self) -> bool:
         """Whether the final chunk was fed (or the response was replaced by our 500)."""
-        return self.phase in _ENDED
+        return self.phase in ENDED
 
     # -- the app's response ----------------------------------------------------------------------
 
@@ -219,12 +157,12 @@ class Exchange:
             head = self._make_head(None)
         except TokenIssueError as error:
             return self.failure(error)
-        self.phase = _END.get(self.phase, self.phase)  # the body is the server's to send now
+        self.phase = END.get(self.phase, self.phase)  # the body is the server's to send now
         return Emission(head)
 
     def body(self, chunk: bytes, *, final: bool) -> Emission | Need:
         """Feed one chunk of the app's body (``final`` when no more will come)."""
-        if self.phase in _ENDED:
+        if self.phase in ENDED:
             return Emission(last=True)
         if self._resume is not None:
             raise RuntimeError("the exchange is waiting: provide() what it needs, then resume()")
@@ -247,7 +185,7 @@ class Exchange:
         final = self._final
         rewriter = self._rewriter
         try:
-            if phase in _HEADLESS:
+            if phase in HEADLESS:
                 # A HEAD answer has no body; the app's bytes (the unrewritten GET body, for many
                 # frameworks) must not reach a server that would count them into a Content-Length.
                 out = b""
@@ -264,7 +202,7 @@ class Exchange:
             if self._held_out:
                 out, self._held_out = self._held_out + out, b""
             head = None
-            if phase in _HELD:
+            if phase in HELD:
                 if not out and not final:
                     return Emission()
                 head_needs = self._head_need(streaming=not final and phase is Phase.REWRITE_HELD)
@@ -277,7 +215,7 @@ class Exchange:
                 raise
             return self.failure(error)
         if final:
-            self.phase = _END[self.phase]
+            self.phase = END[self.phase]
         return Emission(head, out, final)
 
     @property
@@ -340,7 +278,7 @@ class Exchange:
 
     def failure(self, error: TokenIssueError) -> Emission:
         """A clean 500 in place of the app's response, sent before any of its headers."""
-        if isinstance(error, _MissingTenantError):
+        if isinstance(error, MissingTenantError):
             logger.warning("a page asked for an embed token but the request has no tenant: answering 500")
         else:
             logger.error("could not prepare an embed token: answering 500", exc_info=error)
@@ -373,64 +311,5 @@ class Exchange:
             mark_carries_token(headers, self._config.vary)
         elif anonymous:
             add_vary(headers, self._config.vary)  # its body still depends on who asks
-        self.phase = _SEND.get(phase, phase)
+        self.phase = SEND.get(phase, phase)
         return Head(self._status, headers)
-
-    def _trusted_resource(self, name: str | None) -> tuple[bool, str | None, set[str | None]]:
-        """Whether the app wrote this placeholder for this request (untrusted text stays exactly as it
-        was), the resource it names, and the set its name counts in against the cap. ``name`` is
-        ``resource:NONCE`` or ``NONCE`` for the app's own."""
-        if name is not None:
-            head, colon, tail = name.rpartition(":")
-            if self.context.matches(tail):
-                return True, (head if colon else None), self._app_names
-        if self._config.unsafe_legacy_placeholders:
-            return True, name, self._page_names
-        self._warnings.warn(
-            "untrusted",
-            "embed_middleware left a placeholder without this request's nonce as written (user content, "
-            "or a hand-written placeholder: write yours with embed_token()/embed_placeholder())",
-        )
-        return False, None, self._page_names
-
-    def _replacement(self, name: str | None) -> bytes | _Hold | None:
-        """What a placeholder becomes; called by the rewriter only when it finds one. HOLD when its
-        token is not minted yet: the exchange then returns a Need and resumes here."""
-        trusted, resource, counted = self._trusted_resource(name)
-        if not trusted:
-            return None
-        config = self._config
-        if resource is not None and not config.placeholder_rules.is_resource_name(resource):
-            return None
-        if not config.issuer.names(resource):
-            self._warnings.warn(
-                f"resource:{resource}",
-                "embed_middleware left a placeholder for %r as written: the issuer's resources do not "
-                "name it%s",
-                resource,
-                " (an unscoped token needs TokenIssuer(allow_unscoped=True))" if resource is None else "",
-            )
-            return None
-        # The app's own names and (legacy) page text are capped apart: text cannot use up the app's share.
-        if resource not in counted:
-            if len(counted) >= config.max_tokens_per_response:
-                self._warnings.warn(
-                    "cap",
-                    "embed_middleware left placeholders as written beyond max_tokens_per_response=%d "
-                    "distinct tokens in one response",
-                    config.max_tokens_per_response,
-                )
-                return None
-            if resource not in self.tokens.tokens:
-                if not self._in_place(hooks=True):
-                    self._waiting_for = resource
-                    return HOLD
-                self.provide(Need(not self.tokens.settled, (resource,)))
-            counted.add(resource)
-        issued = self.tokens.tokens.get(resource)
-        if issued is None and self.tokens.tenant() is None:
-            if config.missing_tenant == "leave":
-                return None
-            if config.missing_tenant == "error" and not self.head_sent:
-                raise _MissingTenantError("no tenant")
-        return issued.token.encode("ascii") if issued is not None else b""
