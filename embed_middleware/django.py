@@ -32,7 +32,7 @@ embed_token_view)``. It runs after the session and authentication middleware lik
 from __future__ import annotations
 
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from functools import partial
 from http import HTTPStatus
 from typing import Any, cast
@@ -47,6 +47,7 @@ from werkzeug.wrappers import Request
 from ._core.drive import drive_async, drive_sync
 from ._core.emission import Emission, WarnOnce, content_headers
 from ._core.response import Exchange
+from ._core.streams import arest, collect, drain, replay, rest
 from .config import OPTION_NAMES, EmbedConfig
 from .endpoint import answer_token_request
 from .errors import ConfigurationError
@@ -157,7 +158,7 @@ class EmbedMiddleware:
         source = response.streaming_content
         if response.is_async:
             warnings.warn(_READ_ASYNC, Warning, stacklevel=2)
-            source = async_to_sync(_collect)(source)
+            source = async_to_sync(collect)(source)
         chunks: Iterator[bytes] = iter(source)
         for chunk in chunks:
             first = step(chunk, final=False)
@@ -165,7 +166,7 @@ class EmbedMiddleware:
                 break
         else:
             first = step(b"", final=True)
-        return _finish(exchange, response, first, stream=_rest(first, step, chunks))
+        return _finish(exchange, response, first, stream=rest(first, step, chunks))
 
     async def __acall__(self, request: Any) -> Any:
         response = await self.get_response(request)
@@ -181,7 +182,7 @@ class EmbedMiddleware:
         source = response.streaming_content
         if not response.is_async:
             warnings.warn(_READ_SYNC, Warning, stacklevel=2)
-            source = _replay(await sync_to_async(_drain, thread_sensitive=True)(source))
+            source = replay(await sync_to_async(drain, thread_sensitive=True)(source))
         chunks: AsyncIterator[bytes] = aiter(source)
         async for chunk in chunks:
             first = await step(chunk, final=False)
@@ -189,7 +190,7 @@ class EmbedMiddleware:
                 break
         else:
             first = await step(b"", final=True)
-        return _finish(exchange, response, first, stream=_arest(first, step, chunks), in_async=True)
+        return _finish(exchange, response, first, stream=arest(first, step, chunks), in_async=True)
 
     def _exchange(self, request: Any, response: Any) -> Exchange | None:
         """The exchange for a response the middleware may touch; None for one it leaves as it is."""
@@ -251,7 +252,7 @@ def _finish(
         # Django closes a stream's iterator when it closes the response: keep that response.
         response.status_code, response.reason_phrase = head.status, HTTPStatus(head.status).phrase
         response.cookies.clear()  # none of the app's headers or cookies, as under the other adapters
-        stream = _replay(body) if in_async else iter(body)
+        stream = replay(body) if in_async else iter(body)
     _set_headers(response, head.headers)
     if content:
         response.content = first.body
@@ -264,7 +265,7 @@ def _headless(response: Any, headers: list[tuple[str, str]], in_async: bool) -> 
     """A HEAD of a page as a body-less stream: no Content-Length can be right (the GET's tokens are not
     minted for a HEAD), and a plain response would get the unrewritten length back from
     ``CommonMiddleware`` (or 0, emptied), which recounts ``content`` on the way out."""
-    headless = StreamingHttpResponse(_replay([]) if in_async else iter(()), status=response.status_code)
+    headless = StreamingHttpResponse(replay([]) if in_async else iter(()), status=response.status_code)
     headless.reason_phrase = response.reason_phrase
     _set_headers(headless, headers)
     headless.cookies = response.cookies
@@ -283,46 +284,6 @@ def _set_headers(response: Any, headers: list[tuple[str, str]]) -> None:
         del fields[name]
     for name, value in headers:
         fields[name] = f"{fields[name]}, {value}" if name in fields else value
-
-
-def _rest(first: Emission, feed: Callable[..., Emission], chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """The rewritten body from the first output on (the app's chunks are read as Django asks)."""
-    if first.body:
-        yield first.body
-    if first.last:
-        return
-    for chunk in chunks:
-        if out := feed(chunk, final=False).body:
-            yield out
-    if out := feed(b"", final=True).body:
-        yield out
-
-
-async def _arest(
-    first: Emission, step: Callable[..., Awaitable[Emission]], chunks: AsyncIterator[bytes]
-) -> AsyncIterator[bytes]:
-    if first.body:
-        yield first.body
-    if first.last:
-        return
-    async for chunk in chunks:
-        if out := (await step(chunk, final=False)).body:
-            yield out
-    if out := (await step(b"", final=True)).body:
-        yield out
-
-
-async def _collect(chunks: AsyncIterator[bytes]) -> list[bytes]:
-    return [chunk async for chunk in chunks]
-
-
-def _drain(chunks: Iterable[bytes]) -> list[bytes]:
-    return list(chunks)
-
-
-async def _replay(chunks: list[bytes]) -> AsyncIterator[bytes]:
-    for chunk in chunks:
-        yield chunk
 
 
 def embed_token_view(request: Any) -> Any:
