@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import logging
-import re
 import warnings
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Literal, Unpack
-
-from werkzeug.datastructures import Headers
-from werkzeug.wrappers import Request
+from typing import Generic, Literal, Required, TypedDict, TypeVar, Unpack, cast
 
 from ._core.checks import check_endpoint_resolver, check_publishable, check_scoping
+from ._core.header import HEADER_NAME, HeaderDelivery, HeaderPredicate, every_response
 from ._core.mark import TenantMark
-from ._core.options import OPTION_NAMES, AppOptions, EmbedOptions, check_option_names, the_app
 from .errors import ConfigurationError
 from .placeholders import PlaceholderRules, origins_setting
 from .policy import DEFAULT_CONTENT_TYPES, UNTOUCHED, ResponsePolicy
-from .rewrite import DEFAULT_MAX_RESOURCE_LENGTH, DEFAULT_PLACEHOLDER, RESOURCE_NAME, PlaceholderSyntax
+from .rewrite import DEFAULT_MAX_RESOURCE_LENGTH, DEFAULT_PLACEHOLDER, PlaceholderSyntax
 from .tenants import (
     AnyResolver,
     AsyncResolver,
@@ -37,6 +33,7 @@ __all__ = [
     "EmbedConfig",
     "EmbedOptions",
     "HeaderDelivery",
+    "HeaderPredicate",
     "MissingTenant",
     "check_endpoint_resolver",
     "check_option_names",
@@ -64,37 +61,81 @@ LEGACY_WARNING = (
 MissingTenant = Literal["empty", "leave", "error"]
 _MISSING_TENANT_CHOICES = ("empty", "leave", "error")
 
-#: RFC 9110 5.1: a field name is a token.
-HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
-#: ``(request, status, response headers) -> bool``: which responses get the token header.
-HeaderPredicate = Callable[[Request, int, Headers], bool]
+class EmbedOptions(TypedDict, total=False):
+    """The options of every embed adapter, documented once (``help()`` and IDEs show them)."""
+
+    #: Signs the tokens: ``TokenIssuer(signing_key=..., resources=[...])`` or a profile's issuer.
+    issuer: Required[TokenIssuer]
+    #: ``request -> Tenant | str | None`` (plain or ``async def``), or a built-in such as ``from_environ()``.
+    resolver: Required[AnyResolver]
+    #: The word between the brackets of a placeholder (``JWT_TOKEN`` in ``<JWT_TOKEN:name>``).
+    placeholder_word: str
+    #: Deprecated alias of ``placeholder_word`` (it names a word, not a placeholder).
+    placeholder: str
+    #: The longest resource name a placeholder may carry.
+    max_resource_length: int
+    #: Media types whose bodies are rewritten (markup only, by default).
+    content_types: Collection[str]
+    #: A placeholder on a request without tenant: ``empty`` (removed), ``leave`` (kept) or ``error`` (500).
+    missing_tenant: MissingTenant
+    #: Deliver a token in a response header too (``HeaderDelivery(...)``).
+    header: HeaderDelivery | None
+    #: Path of the built-in token endpoint (``/embed/token``); None serves none.
+    token_endpoint: str | None
+    #: Request headers the tenant comes from (``Vary``); by default what the resolver declares.
+    vary: Sequence[str] | None
+    #: Path that publishes the issuer's public keys as a JWKS; None publishes nothing.
+    jwks_path: str | None
+    #: Seconds an async or thread-run resolver may take before the request fails closed (a 500).
+    resolver_timeout: float
+    #: Origins ``embed_url()`` may put a placeholder into (``https://charts.example.com``).
+    embed_origins: Collection[str] | None
+    #: Fill placeholders without the request's nonce too: unsafe, see LEGACY_WARNING.
+    unsafe_legacy_placeholders: bool
+    #: Distinct tokens one response may mint; further placeholders are left as written.
+    max_tokens_per_response: int
+    #: Let the token endpoint trust a resolver that reads client input (a proxy authenticates callers).
+    token_endpoint_trusts_client_input: bool
 
 
-def every_response(request: Request, status: int, headers: Headers) -> bool:
-    return True
+#: Every option name an adapter accepts.
+OPTION_NAMES = frozenset(EmbedOptions.__required_keys__ | EmbedOptions.__optional_keys__)
 
 
-@dataclass(frozen=True)
-class HeaderDelivery:
-    """Deliver a fresh token in a response header (the Next.js guide's pattern, without Next.js)."""
+App = TypeVar("App")
 
-    name: str = "X-Embed-Token"
-    #: Which responses carry it; every response by default.
-    when: HeaderPredicate = every_response
-    #: The resource the header's token is scoped to (required: None, the unscoped token, only where the
-    #: issuer has ``allow_unscoped=True``).
-    resource: str | None = None
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not HEADER_NAME.fullmatch(self.name):
-            raise ConfigurationError(f"header name {self.name!r} is not a valid HTTP field name")
-        if not callable(self.when):
-            raise ConfigurationError(
-                "HeaderDelivery.when must be a callable (request, status, headers) -> bool"
-            )
-        if self.resource is not None and not RESOURCE_NAME.fullmatch(self.resource):
-            raise ConfigurationError(f"HeaderDelivery.resource {self.resource!r} is not a resource name")
+class AppOptions(EmbedOptions, Generic[App], total=False):
+    """The options, and the app to wrap by keyword (``app=``), as Litestar and Starlette pass it."""
+
+    app: App
+
+
+def the_app(app: App | None, options: AppOptions[App], adapter: str) -> tuple[App, EmbedOptions]:
+    """The wrapped app, given positionally or as ``app=``, and the options without it. A missing app
+    is a TypeError at start-up, as a missing positional argument would be."""
+    rest = dict(options)
+    keyword = rest.pop("app", None)
+    if app is not None and keyword is not None:
+        raise TypeError(f"{adapter}: pass the app once, positionally or as app=")
+    found = app if app is not None else keyword
+    if found is None:
+        raise TypeError(f"{adapter} needs the app to wrap: {adapter}(app, issuer=..., resolver=...)")
+    return found, cast(EmbedOptions, rest)  # type: ignore[return-value]
+
+
+def check_option_names(given: Collection[str], where: str = "embed_middleware") -> None:
+    """A misspelt option fails at start-up, naming it and the valid ones (never silently ignored)."""
+    unknown = sorted(set(given) - OPTION_NAMES)
+    if unknown:
+        raise ConfigurationError(
+            f"{where}: unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"valid options: {', '.join(sorted(OPTION_NAMES - {'placeholder'}))}"
+        )
+    missing = [name for name in ("issuer", "resolver") if name not in given]
+    if missing:
+        raise ConfigurationError(f"{where}: {' and '.join(f'{m}=' for m in missing)} required")
 
 
 @dataclass(frozen=True)
