@@ -11,9 +11,9 @@ from typing import Generic, Literal, Required, TypedDict, TypeVar, Unpack, cast
 from ._core.checks import check_endpoint_resolver, check_publishable, check_scoping
 from ._core.header import HEADER_NAME, HeaderDelivery, HeaderPredicate, every_response
 from ._core.mark import TenantMark
+from ._core.policy import DEFAULT_CONTENT_TYPES, UNTOUCHED, ResponsePolicy
 from .errors import ConfigurationError
 from .placeholders import PlaceholderRules, origins_setting
-from .policy import DEFAULT_CONTENT_TYPES, UNTOUCHED, ResponsePolicy
 from .rewrite import DEFAULT_MAX_RESOURCE_LENGTH, DEFAULT_PLACEHOLDER, PlaceholderSyntax
 from .tenants import (
     AnyResolver,

@@ -13,10 +13,10 @@ from typing import Unpack
 
 from ._core.checks import check_endpoint_resolver
 from ._core.emission import Emission, Head, WarnOnce, own_response
+from ._core.policy import add_vary
 from ._core.response import Exchange
 from .config import EmbedConfig, EmbedOptions
 from .errors import TokenIssueError
-from .policy import add_vary
 
 
 def _json(status: int, payload: dict[str, object], config: EmbedConfig, *extra: tuple[str, str]) -> Emission:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
-from ..policy import NO_STORE, SET_ON_TOKEN
+from .policy import NO_STORE, SET_ON_TOKEN
 
 logger = logging.getLogger("embed_middleware")
 #: How many distinct warnings one middleware remembers (names come from pages: keep it bounded).

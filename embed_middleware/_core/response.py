@@ -29,11 +29,11 @@ from werkzeug.wrappers import Request
 from ..config import EmbedConfig
 from ..errors import TokenIssueError
 from ..placeholders import EmbedContext
-from ..policy import HeaderList, Skip, add_vary, mark_body_changed, mark_carries_token, set_header
 from ..rewrite import StreamRewriter
 from .emission import Emission, Head, WarnOnce, content_headers, own_response
 from .filling import Filling, MissingTenantError
 from .phase import END, ENDED, HEADLESS, HELD, PASSES, REWRITES, SEND, Need, Phase
+from .policy import HeaderList, Skip, add_vary, mark_body_changed, mark_carries_token, set_header
 from .request_tokens import RequestTokens
 
 logger = logging.getLogger("embed_middleware")
