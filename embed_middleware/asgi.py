@@ -29,14 +29,13 @@ from werkzeug.wrappers import Request
 from ._core.drive import drive_async
 from ._core.emission import Emission, WarnOnce, content_headers
 from ._core.framing import DeclaredBody, declared_length
-from ._core.mark import read_scope_mark
 from ._core.phase import Need
 from ._core.response import Exchange
-from ._core.scope_request import ScopeRequest, app_path
 from .config import AppOptions, EmbedConfig, the_app
 from .endpoint import MountedEndpoint, answer_jwks_request, answer_token_request
 from .errors import TokenIssueError
 from .placeholders import NONCE_KEY, EmbedContext
+from .scope_request import ScopeRequest, app_path, read_scope_mark
 
 __all__ = ["EmbedASGIMiddleware", "TokenEndpointASGI", "app_path", "request_from_scope"]
 

@@ -26,10 +26,10 @@ from ._core.drive import drive_sync
 from ._core.emission import Emission, WarnOnce, content_headers, status_line
 from ._core.framing import DeclaredBody, declared_length
 from ._core.response import Exchange
-from ._core.scope_request import ascii_query
 from .config import AppOptions, EmbedConfig, the_app
 from .endpoint import MountedEndpoint, answer_jwks_request, answer_token_request
 from .placeholders import NONCE_KEY, EmbedContext
+from .scope_request import ascii_query
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo

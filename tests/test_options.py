@@ -166,7 +166,7 @@ async def test_only_a_plain_resolver_takes_the_threaded_path(monkeypatch: pytest
     assert decode(messages[1]["body"])["sub"] == "acme" and used == ["thread"]
 
 
-@pytest.mark.parametrize("name", ["policy", "framing", "scope_request"])
+@pytest.mark.parametrize("name", ["policy", "framing"])
 def test_old_module_paths_warn_and_still_work(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib
     import sys

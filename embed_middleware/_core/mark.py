@@ -7,25 +7,13 @@ marked value becomes a Tenant. Adapters hand the mark straight to it instead of 
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from ..tenants import ENVIRON_KEY, Tenant
+from ..scope_request import STATE_KEY, read_scope_mark
+from ..tenants import Tenant
 
-#: Where a Starlette/FastAPI app marks its tenant: ``request.state.embed_tenant = Tenant(...)``.
-STATE_KEY = "embed_tenant"
-
-
-def read_scope_mark(scope: MutableMapping[str, Any], key: str = ENVIRON_KEY) -> object:
-    """The app's mark in a scope: ``scope[key]``, else the Starlette state (``embed_tenant`` for the
-    standard key, the key itself for another)."""
-    mark = scope.get(key)
-    if mark is None:
-        state = scope.get("state")
-        if type(state) is dict or isinstance(state, MutableMapping):
-            mark = state.get(STATE_KEY if key == ENVIRON_KEY else key)
-    return mark
+__all__ = ["STATE_KEY", "TenantMark", "read_scope_mark"]
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import sync_to_async
 from werkzeug.wrappers import Request
 
-from .._core.scope_request import ScopeRequest, ascii_query
 from ..errors import ConfigurationError
+from ..scope_request import ScopeRequest, ascii_query
 from ..tenant_keys import TenantKeys
 from .locate import DEFAULT_LOCATION, ResourceOf, TokenLocation, lock_query
 from .verifier import TokenRejected, VerifiedToken, Verifier
