@@ -204,7 +204,7 @@ class TokenIssuer:
         derived = self._claims(tenant, resource, request)
         if type(derived) is not dict and not isinstance(derived, Mapping):  # the type check first: hot path
             raise TypeError(f"the claims hook must return a dict, not {type(derived).__name__}")
-        merged = _merge_locked(derived, tenant.claims) if tenant.claims else dict(derived)
+        merged = _merge_locked(derived, tenant.locked_claims) if tenant.locked_claims else dict(derived)
         _pin_tenant(merged, TENANT_CLAIM, tenant.id)  # what revocation and per-tenant keys key on
         if isinstance(self._keys, TenantKeys):
             _pin_tenant(merged, self._keys.tenant_claim, tenant.id)

@@ -417,7 +417,7 @@ CASES: list[tuple[Case, Callable[[Result], None]]] = [
         Case(
             "tenant-locked claims win",
             path="/?acct=666&region=eu",
-            tenant=Tenant("acme", claims={"env": {"ACCT_ID": "1"}}),
+            tenant=Tenant("acme", locked_claims={"env": {"ACCT_ID": "1"}}),
             options={"issuer": test_issuer(claims=env_claims)},
         ),
         expect_locked_claims,

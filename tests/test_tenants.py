@@ -24,8 +24,8 @@ from embed_middleware import (
 )
 from embed_middleware.tenants import MAX_LOOKUP_VALUE, vary_of
 
-ACME = Tenant("acme", claims={"org": 1})
-GLOBEX = Tenant("globex", claims={"org": 2})
+ACME = Tenant("acme", locked_claims={"org": 1})
+GLOBEX = Tenant("globex", locked_claims={"org": 2})
 KNOWN: Mapping[str, Tenant] = {"acme": ACME, "globex": GLOBEX}
 
 
@@ -110,16 +110,16 @@ def test_tenant_id_must_be_a_string(tenant_id: object) -> None:
 
 def test_claims_are_read_only_and_copied() -> None:
     source = {"env": {"ACCT_ID": "1"}, "org": 7}
-    tenant = Tenant("acme", claims=source)
+    tenant = Tenant("acme", locked_claims=source)
     source["org"] = 999
     source["added"] = True
-    assert dict(tenant.claims) == {"env": {"ACCT_ID": "1"}, "org": 7}
+    assert dict(tenant.locked_claims) == {"env": {"ACCT_ID": "1"}, "org": 7}
     with pytest.raises(TypeError):
-        tenant.claims["org"] = 8  # type: ignore[index]
+        tenant.locked_claims["org"] = 8  # type: ignore[index]
     with pytest.raises(TypeError):
-        del tenant.claims["org"]  # type: ignore[attr-defined]
+        del tenant.locked_claims["org"]  # type: ignore[attr-defined]
     with pytest.raises(dataclasses.FrozenInstanceError):
-        tenant.claims = {}  # type: ignore[misc]
+        tenant.locked_claims = {}  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         tenant.id = "globex"  # type: ignore[misc]
 
@@ -127,7 +127,7 @@ def test_claims_are_read_only_and_copied() -> None:
 def test_claims_default_to_empty_and_must_be_a_mapping() -> None:
     assert dict(Tenant("acme").claims) == {}
     with pytest.raises(TypeError, match="mapping"):
-        Tenant("acme", claims=[("org", 1)])  # type: ignore[arg-type]
+        Tenant("acme", locked_claims=[("org", 1)])  # type: ignore[arg-type]
 
 
 def test_may_embed_any_resource_without_a_resource_list() -> None:
@@ -331,7 +331,7 @@ def test_from_cookie_with_lookups() -> None:
 
 
 def test_from_environ_returns_a_tenant_value_as_is() -> None:
-    tenant = Tenant("acme", claims={"env": {"ACCT_ID": "1"}})
+    tenant = Tenant("acme", locked_claims={"env": {"ACCT_ID": "1"}})
     resolve = from_environ()
     assert resolve(make_request(environ={ENVIRON_KEY: tenant})) is tenant
     # A Tenant the app set itself is trusted: no lookup is consulted.

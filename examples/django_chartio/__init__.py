@@ -6,7 +6,7 @@ template writes ``<iframe src=".../d/38727/{% embed_token "flights" %}">`` and
 ``embed_middleware.django.EmbedMiddleware`` puts a fresh token there as the page leaves Django:
 
 * ``embed.py``: the resolver (the logged-in user's tenant, ``ACCT_ID`` from the session locked in
-  ``Tenant.claims``, which always win) and the issuer (``ChartioProfile``, ``env`` from the form);
+  ``Tenant.locked_claims``, which always win) and the issuer (``ChartioProfile``, ``env`` from the form);
 * ``chartio.py``: a stand-in for embed.chartio.com that trusts only the signed token;
 * ``views.py``: log in as a user of one tenant, the dashboard page with its filter form, log out.
 
