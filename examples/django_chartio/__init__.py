@@ -2,7 +2,7 @@
 
 In the guide the view builds the payload itself (``env`` from a Django form's ``cleaned_data``, plus
 ``ACCT_ID`` from the session so the user cannot change it), signs it and writes the iframe. Here the
-template writes ``<iframe src=".../d/38727/{% embed_token "flights" %}">`` and
+template writes ``<iframe src=".../d/38727/{% embed_placeholder "flights" %}">`` and
 ``embed_middleware.django.EmbedMiddleware`` puts a fresh token there as the page leaves Django:
 
 * ``embed.py``: the resolver (the logged-in user's tenant, ``ACCT_ID`` from the session locked in
