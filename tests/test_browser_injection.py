@@ -71,7 +71,8 @@ PAGE = """<!doctype html>
 <meta http-equiv="refresh" content="{{ delay }}; url={{ next }}">
 </head><body>
 <h1>Analytics</h1>
-<iframe id="embed" src="{{ dashboard }}/embed/top_airlines?token={{ embed_placeholder('top_airlines') }}"></iframe>
+<iframe id="embed"
+  src="{{ dashboard }}/embed/top_airlines?token={{ embed_placeholder('top_airlines') }}"></iframe>
 <p class="comment">{{ comment }}</p>
 <img class="avatar" alt="" src="{{ avatar }}">
 <a class="next" href="{{ next }}">Continue</a>

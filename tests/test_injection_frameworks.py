@@ -219,7 +219,9 @@ def test_fastapi_templates(fastapi_app: Any, mode: str, spelling: str) -> None:
 def test_the_reference_pages_really_carry_every_spelling() -> None:
     """The catalogue is only as strong as its pages: each renders the attacker's text (not an error)."""
     rendered = (
-        Environment(autoescape=True).from_string(JINJA_PAGE).render(embed_placeholder=mark, **values("raw named"))
+        Environment(autoescape=True)
+        .from_string(JINJA_PAGE)
+        .render(embed_placeholder=mark, **values("raw named"))
     )
     assert rendered.count("JWT_TOKEN") >= 8 and MARK in rendered
     assert json.loads(rendered.split('application/json">')[1].split("</script>")[0]) == {

@@ -354,7 +354,7 @@ def test_resolver_or_claims_failure_is_a_clean_500(failure: str, caplog: pytest.
     def resolver(request: Any) -> Any:
         if failure == "raises":
             raise LookupError("tenant database down")
-        return "acme" if failure == "wrong_type" else Tenant("acme")
+        return b"acme" if failure == "wrong_type" else Tenant("acme")
 
     def claims(tenant: Tenant, resource: str | None, request: Any) -> dict[str, Any]:
         raise KeyError("missing workspace")

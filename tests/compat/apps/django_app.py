@@ -1,5 +1,6 @@
 """Django, WSGI (``wsgi``) and ASGI (``asgi``): ``EmbedMiddleware`` in MIDDLEWARE below CommonMiddleware
-(and below sessions/auth), GZipMiddleware if any above both; templates write ``{% embed_placeholder "top" %}``."""
+(and below sessions/auth), GZipMiddleware if any above both; templates write
+``{% embed_placeholder "top" %}``."""
 
 from __future__ import annotations
 
