@@ -377,7 +377,10 @@ CASES: list[tuple[Case, Callable[[Result], None]]] = [
         ),
         expect_clean_500,
     ),
-    (Case("resolver returns the wrong type", options={"resolver": lambda request: b"acme"}), expect_clean_500),
+    (
+        Case("resolver returns the wrong type", options={"resolver": lambda request: b"acme"}),
+        expect_clean_500,
+    ),
     (
         Case(
             "claims hook raises",
