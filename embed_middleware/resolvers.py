@@ -19,7 +19,9 @@ frozenset({'sales'})
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import cast
 
+from asgiref.sync import sync_to_async
 from werkzeug.wrappers import Request
 
 from .embed_request import EmbedRequest, request_cookie, request_host, request_path
@@ -28,16 +30,16 @@ from .tenants import (
     AnyResolver,
     Lookup,
     Resolver,
+    SyncResolver,
     Tenant,
+    _is_async,
     _named,
     _NamedResolver,
     _tenant_from,
     as_async,
     as_sync,
     from_environ,
-    reads_client_input,
     tenant_of,
-    vary_of,
 )
 
 __all__ = [
@@ -47,8 +49,40 @@ __all__ = [
     "from_header",
     "from_path_prefix",
     "from_subdomain",
+    "in_main_thread",
     "require_all",
 ]
+
+
+#: ``Vary`` for a resolver that does not say what it reads: anything about the request may matter.
+UNDECLARED_VARY: tuple[str, ...] = ("*",)
+
+
+def vary_of(resolver: object) -> tuple[str, ...]:
+    """The request headers a resolver's answer depends on, as the resolver declares them (``vary``).
+
+    Built-ins declare theirs. A function of your own could read anything (the session cookie,
+    ``Authorization``, ``Host``, the client's address), so guessing one header would make a false
+    statement to every cache: an undeclared resolver gets ``Vary: *`` ("do not reuse for another
+    request"), which is always true. Declare ``my_resolver.vary = ("Cookie",)`` (or pass the
+    middleware's ``vary=``) for the precise header list.
+
+    >>> vary_of(lambda request: None), vary_of(from_header("X-Tenant"))
+    (('*',), ('X-Tenant',))
+    """
+    declared = getattr(resolver, "vary", None)
+    if declared is None:
+        return UNDECLARED_VARY
+    if isinstance(declared, str):
+        raise ConfigurationError(f"a resolver's vary must be a list of header names, not {declared!r}")
+    return tuple(declared)
+
+
+def reads_client_input(resolver: object) -> bool:
+    """Whether a client alone can make ``resolver`` name a tenant: a built-in reading Host, the path, a
+    header or an unverified cookie (or a ``first_of`` that falls through to one). A resolver of your own
+    is taken to read your session unless it sets ``reads_client_input = True`` itself."""
+    return bool(getattr(resolver, "reads_client_input", False))
 
 
 def _raw_id_resolver(
@@ -110,6 +144,23 @@ def from_cookie(name: str, *, lookup: Lookup | None = None) -> Resolver:
     verified = lookup is not None and not isinstance(lookup, Mapping)
     return _raw_id_resolver(
         f"from cookie {name}", lambda r: request_cookie(r, name), lookup, ("Cookie",), not verified
+    )
+
+
+def in_main_thread(resolver: AnyResolver) -> AnyResolver:
+    """The same resolver, run under ASGI in the framework's one sync thread instead of a pool thread.
+
+    Django's ORM keeps a database connection per thread and closes it only in its own request thread:
+    a resolver that reads ``request.user`` must run there (asgiref's ``thread_sensitive``), or each pool
+    thread would open a connection nobody closes. An ``async def`` resolver is returned unchanged.
+    """
+    if _is_async(resolver) or isinstance(resolver, _NamedResolver):
+        return resolver
+    plain = cast(SyncResolver, resolver)
+    described = getattr(plain, "__qualname__", repr(plain))
+    threaded = sync_to_async(plain, thread_sensitive=True)
+    return _NamedResolver(
+        described, plain, vary_of(plain), threaded, reads_client_input=reads_client_input(plain)
     )
 
 

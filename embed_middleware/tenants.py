@@ -163,30 +163,6 @@ class Resolver(Protocol):
     def __call__(self, request: Request) -> Tenant | None: ...
 
 
-#: ``Vary`` for a resolver that does not say what it reads: anything about the request may matter.
-UNDECLARED_VARY = ("*",)
-
-
-def vary_of(resolver: object) -> tuple[str, ...]:
-    """The request headers a resolver's answer depends on, as the resolver declares them (``vary``).
-
-    Built-ins declare theirs. A function of your own could read anything (the session cookie,
-    ``Authorization``, ``Host``, the client's address), so guessing one header would make a false
-    statement to every cache: an undeclared resolver gets ``Vary: *`` ("do not reuse for another
-    request"), which is always true. Declare ``my_resolver.vary = ("Cookie",)`` (or pass the
-    middleware's ``vary=``) for the precise header list.
-
-    >>> vary_of(lambda request: None), vary_of(from_header("X-Tenant"))
-    (('*',), ('X-Tenant',))
-    """
-    declared = getattr(resolver, "vary", None)
-    if declared is None:
-        return UNDECLARED_VARY
-    if isinstance(declared, str):
-        raise ConfigurationError(f"a resolver's vary must be a list of header names, not {declared!r}")
-    return tuple(declared)
-
-
 @lru_cache(maxsize=4096)
 def _plain_tenant(raw: str) -> Tenant | None:
     """A tenant that is only an id: immutable, so one object serves every request that names it."""
@@ -254,13 +230,6 @@ def _named(
     return _NamedResolver(describe, resolve, vary, threaded, reads_client_input=client_input)
 
 
-def reads_client_input(resolver: object) -> bool:
-    """Whether a client alone can make ``resolver`` name a tenant: a built-in reading Host, the path, a
-    header or an unverified cookie (or a ``first_of`` that falls through to one). A resolver of your own
-    is taken to read your session unless it sets ``reads_client_input = True`` itself."""
-    return bool(getattr(resolver, "reads_client_input", False))
-
-
 def _is_async(resolver: object) -> bool:
     # An object whose class defines ``async def __call__`` is as async as an ``async def``.
     return iscoroutinefunction(resolver) or iscoroutinefunction(type(resolver).__call__)
@@ -296,23 +265,6 @@ def as_async(resolver: AnyResolver) -> AsyncResolver:
     return sync_to_async(cast(SyncResolver, resolver), thread_sensitive=False)
 
 
-def in_main_thread(resolver: AnyResolver) -> AnyResolver:
-    """The same resolver, run under ASGI in the framework's one sync thread instead of a pool thread.
-
-    Django's ORM keeps a database connection per thread and closes it only in its own request thread:
-    a resolver that reads ``request.user`` must run there (asgiref's ``thread_sensitive``), or each pool
-    thread would open a connection nobody closes. An ``async def`` resolver is returned unchanged.
-    """
-    if _is_async(resolver) or isinstance(resolver, _NamedResolver):
-        return resolver
-    plain = cast(SyncResolver, resolver)
-    described = getattr(plain, "__qualname__", repr(plain))
-    threaded = sync_to_async(plain, thread_sensitive=True)
-    return _NamedResolver(
-        described, plain, vary_of(plain), threaded, reads_client_input=reads_client_input(plain)
-    )
-
-
 def from_environ(
     key: str = ENVIRON_KEY, *, lookup: Lookup | None = None, vary: Sequence[str] = ("Cookie",)
 ) -> Resolver:
@@ -339,11 +291,21 @@ def from_environ(
     return dataclasses.replace(named, mark_key=key, from_mark=from_mark)
 
 
-# The built-in resolvers live in ``resolvers.py``; ``embed_middleware.tenants`` stays a path for them.
-# Imported last: ``resolvers`` builds on everything above.
-from .resolvers import first_of as first_of  # noqa: E402
-from .resolvers import from_cookie as from_cookie  # noqa: E402
-from .resolvers import from_header as from_header  # noqa: E402
-from .resolvers import from_path_prefix as from_path_prefix  # noqa: E402
-from .resolvers import from_subdomain as from_subdomain  # noqa: E402
-from .resolvers import require_all as require_all  # noqa: E402
+# The built-in resolvers live in ``resolvers.py``; ``embed_middleware.tenants`` stays a path for them
+# (and for the request readers). Imported last: ``resolvers`` builds on everything above.
+from . import embed_request as _embed_request  # noqa: E402
+from . import resolvers as _resolvers  # noqa: E402
+
+request_cookie = _embed_request.request_cookie
+request_host = _embed_request.request_host
+request_path = _embed_request.request_path
+first_of = _resolvers.first_of
+from_cookie = _resolvers.from_cookie
+from_header = _resolvers.from_header
+from_path_prefix = _resolvers.from_path_prefix
+from_subdomain = _resolvers.from_subdomain
+in_main_thread = _resolvers.in_main_thread
+reads_client_input = _resolvers.reads_client_input
+vary_of = _resolvers.vary_of
+UNDECLARED_VARY = _resolvers.UNDECLARED_VARY
+require_all = _resolvers.require_all
