@@ -2,4 +2,4 @@
 
 from ._moved import moved
 
-moved(__name__, "embed_middleware.profiles.checks")
+moved(__name__)

@@ -202,7 +202,7 @@ class TokenIssuer:
         derived = self._claims(tenant, resource, request)
         if type(derived) is not dict and not isinstance(derived, Mapping):  # the type check first: hot path
             raise HookResultError(f"the claims hook must return a dict, not {type(derived).__name__}")
-        merged = merge_locked(derived, tenant.claims) if tenant.claims else dict(derived)
+        merged = merge_locked(derived, tenant.locked_claims) if tenant.locked_claims else dict(derived)
         pin_tenant(merged, TENANT_CLAIM, tenant.id)  # what revocation and per-tenant keys key on
         if isinstance(self._keys, TenantKeys):
             pin_tenant(merged, self._keys.tenant_claim, tenant.id)

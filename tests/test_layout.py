@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import embed_middleware
+from embed_middleware._moved import MOVED_MODULES
 
 #: Modules of the embedding (host) side that the verifying side must never load.
 ADAPTERS = (
@@ -54,13 +55,23 @@ def test_the_verify_names_import_from_the_package_and_the_top_level() -> None:
     assert embed_middleware.Verifier is Verifier
 
 
+#: Each old path, its new module, and a name that must be the same object through both.
 MOVED = [
-    ("embed_middleware.verifying", "embed_middleware.verify.middleware", "VerifyingWSGIMiddleware"),
-    ("embed_middleware.verify_claims", "embed_middleware.verify.claims", "TokenRejected"),
-    ("embed_middleware.revocation", "embed_middleware.verify.revocation", "MemoryRevocations"),
-    ("embed_middleware.superset_profile", "embed_middleware.profiles.superset", "SupersetProfile"),
-    ("embed_middleware.claim_checks", "embed_middleware.profiles.checks", "names_setting"),
-    ("embed_middleware.tenant_binding", "embed_middleware.jwk", "TENANT_CLAIM"),
+    (old, new, name)
+    for (old, new), name in zip(
+        MOVED_MODULES.items(),
+        [
+            "VerifyingWSGIMiddleware",
+            "TokenRejected",
+            "MemoryRevocations",
+            "SupersetProfile",
+            "names_setting",
+            "TENANT_CLAIM",
+            "ResponsePolicy",
+            "DeclaredBody",
+        ],
+        strict=True,
+    )
 ]
 
 

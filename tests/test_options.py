@@ -164,14 +164,3 @@ async def test_only_a_plain_resolver_takes_the_threaded_path(monkeypatch: pytest
     assert used == []
     messages = await call_asgi(EmbedASGIMiddleware(app, issuer=test_issuer(), resolver=plain_resolver), scope)
     assert decode(messages[1]["body"])["sub"] == "acme" and used == ["thread"]
-
-
-@pytest.mark.parametrize("name", ["policy", "framing"])
-def test_old_module_paths_warn_and_still_work(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib
-    import sys
-
-    monkeypatch.delitem(sys.modules, f"embed_middleware.{name}", raising=False)
-    with pytest.warns(DeprecationWarning, match=f"embed_middleware._core.{name}"):
-        old = importlib.import_module(f"embed_middleware.{name}")
-    assert old is importlib.import_module(f"embed_middleware._core.{name}")

@@ -189,7 +189,7 @@ def test_chartio_claims_come_out_exactly() -> None:
     def chartio(tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
         return {"organization": 1234, "dashboard": int(resource or 0), "env": {"DATE": request.args["date"]}}
 
-    tenant = Tenant("org-1", claims={"env": {"ACCT_ID": "1"}})
+    tenant = Tenant("org-1", locked_claims={"env": {"ACCT_ID": "1"}})
     claims = decode(TokenIssuer(KEY, claims=chartio).issue(tenant, "567", make_request()).token)
     assert without_registered(claims) == {
         "organization": 1234,
@@ -225,7 +225,7 @@ def test_tenant_claims_override_hook_claims_deeply() -> None:
 
     tenant = Tenant(
         "acme",
-        claims={
+        locked_claims={
             "env": {"ACCT_ID": "1"},
             "deep": {"a": {"b": "tenant"}},
             "scopes": [{"resource": "locked"}],
@@ -246,7 +246,7 @@ def test_tenant_claims_override_hook_claims_deeply() -> None:
 
 
 def test_tenant_claims_override_default_claims() -> None:
-    tenant = Tenant("acme", claims={"sub": "locked-subject", "resource": "locked"})
+    tenant = Tenant("acme", locked_claims={"sub": "locked-subject", "resource": "locked"})
     claims = decode(TokenIssuer(KEY).issue(tenant, "requested", make_request()).token)
     assert (claims["sub"], claims["resource"]) == ("locked-subject", "locked")
 
@@ -255,7 +255,7 @@ def test_neither_hook_nor_tenant_can_set_iat_exp_or_jti() -> None:
     def hook(tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
         return {"iat": 1, "exp": 9_999_999_999, "jti": "fixed", "nbf": 5}
 
-    tenants = [ACME, Tenant("t", claims={"exp": 9_999_999_999, "iat": 2, "jti": "locked"})]
+    tenants = [ACME, Tenant("t", locked_claims={"exp": 9_999_999_999, "iat": 2, "jti": "locked"})]
     for tenant in tenants:
         issuer = TokenIssuer(KEY, ttl=60, claims=hook, clock=lambda: FIXED_NOW)
         issued = issuer.issue(tenant, None, make_request())
@@ -272,12 +272,12 @@ def test_issuing_mutates_neither_the_hook_result_nor_the_tenant_claims() -> None
     def hook(tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
         return shared
 
-    tenant = Tenant("acme", claims={"env": {"ACCT_ID": "1"}})
+    tenant = Tenant("acme", locked_claims={"env": {"ACCT_ID": "1"}})
     issuer = TokenIssuer(KEY, claims=hook)
     first = decode(issuer.issue(tenant, None, make_request()).token)
     second = decode(issuer.issue(tenant, None, make_request()).token)
     assert shared == {"env": {"DATE": "x"}, "org": 1}
-    assert dict(tenant.claims) == {"env": {"ACCT_ID": "1"}}
+    assert dict(tenant.locked_claims) == {"env": {"ACCT_ID": "1"}}
     assert first["env"] == second["env"] == {"ACCT_ID": "1", "DATE": "x"}
     assert first["jti"] != second["jti"]
 

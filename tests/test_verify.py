@@ -405,7 +405,7 @@ def test_locked_params_from_each_profile() -> None:
         "pinned whatever pipe is asked for"
     )
     chartio = ChartioProfile(7, dashboards={"sales": 11}, env=lambda t, r, q: {"REGION": "eu"})
-    locked_tenant = Tenant("acme", claims={"env": {"ACCT_ID": "acme"}})
+    locked_tenant = Tenant("acme", locked_claims={"env": {"ACCT_ID": "acme"}})
     assert _locked(chartio, "sales", locked_tenant) == {"REGION": "eu", "ACCT_ID": "acme"}
     metabase = MetabaseProfile(dashboards={"sales": 3}, params=lambda t, r, q: {"tenant": t.id})
     assert _locked(metabase, "sales") == {"tenant": "acme"}

@@ -20,7 +20,7 @@ from werkzeug.wrappers import Request
 
 from ..config import EmbedConfig
 from ..errors import TokenIssueError
-from ..tenants import Tenant
+from ..tenants import Tenant, tenant_of
 from ..tokens import IssuedToken
 
 RESOLVER_RAISED = "the tenant resolver raised"
@@ -106,10 +106,8 @@ class RequestTokens:
         self.settle_tenant(found)
 
     def settle_tenant(self, found: object) -> None:
-        """Record what a resolver returned; anything but a Tenant or None is an error."""
-        if found is not None and not isinstance(found, Tenant):
-            raise TokenIssueError(f"the tenant resolver returned {type(found).__name__}, not Tenant or None")
-        self._tenant = found
+        """Record what a resolver returned: a Tenant, a tenant id, or None (``tenant_of``)."""
+        self._tenant = tenant_of(found)
         self._settled = True
 
     def token(self, resource: str | None) -> IssuedToken | None:

@@ -36,7 +36,7 @@ class ChartioProfile(Profile):
     """Chartio dashboards: ``dashboards`` maps placeholder names to dashboard ids.
 
     ``env(tenant, resource, request)`` fills dashboard variables; values locked to a tenant (its account id)
-    belong in ``Tenant.claims["env"]``, which always win. The bare or an unknown resource raises
+    belong in ``Tenant.locked_claims["env"]``, which always win. The bare or an unknown resource raises
     ConfigurationError:
     a Chartio token embeds one dashboard. ``max_ttl`` is Chartio's 24 hours.
     """
