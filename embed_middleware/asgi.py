@@ -67,25 +67,17 @@ class EmbedASGIMiddleware:
         method = str(scope.get("method", "GET")).upper()
         # Where the app's helpers find this request's nonce (frameworks that copy the scope copy it too).
         context = scope[NONCE_KEY] = EmbedContext(self.config.placeholder_rules)
-        exchange = Exchange(
-            self.config,
-            method,
-            partial(ScopeRequest, scope),
-            self._warnings,
-            partial(read_scope_mark, scope),
-            context,
-            resolves_inline=False,
-        )
+        make = partial(scope_exchange, self.config, self._warnings, scope, method, context)
         if self.config.token_endpoint is not None or self.config.jwks_path is not None:
             path = app_path(scope)
             if path == self.config.token_endpoint:
-                await _ASGIResponder(exchange, self.config, send, self._warnings).answer_endpoint(method)
+                await _ASGIResponder(make, self.config, send, self._warnings).answer_endpoint(method)
                 return
             if path == self.config.jwks_path:
                 emission = answer_jwks_request(self.config, method)
-                await _ASGIResponder(exchange, self.config, send, self._warnings).emit_own(emission)
+                await _ASGIResponder(make, self.config, send, self._warnings).emit_own(emission)
                 return
-        responder = _ASGIResponder(exchange, self.config, send, self._warnings, method)
+        responder = _ASGIResponder(make, self.config, send, self._warnings, method)
         await self.app(scope, responder.watch(receive), responder.send)
         await responder.finish()
 
@@ -106,24 +98,24 @@ class TokenEndpointASGI(MountedEndpoint):
         if scope["type"] != "http":
             raise RuntimeError(f"the token endpoint answers HTTP requests, not {scope['type']!r}")
         method = str(scope.get("method", "GET")).upper()
-        exchange = Exchange(
-            self.config,
-            method,
-            partial(ScopeRequest, scope),
-            self._warnings,
-            partial(read_scope_mark, scope),
-            resolves_inline=False,
-        )
-        await _ASGIResponder(exchange, self.config, send, self._warnings).answer_endpoint(method)
+        make = partial(scope_exchange, self.config, self._warnings, scope, method)
+        await _ASGIResponder(make, self.config, send, self._warnings).answer_endpoint(method)
 
 
 class _ASGIResponder:
     """One response's message bookkeeping around its ``Exchange``."""
 
     def __init__(
-        self, exchange: Exchange, config: EmbedConfig, send: Send, warnings: WarnOnce, method: str = "GET"
+        self,
+        make_exchange: Callable[[], Exchange],
+        config: EmbedConfig,
+        send: Send,
+        warnings: WarnOnce,
+        method: str = "GET",
     ) -> None:
-        self._exchange = exchange
+        #: Built on first need: a response left untouched (JSON, files…) never pays for one.
+        self._make_exchange = make_exchange
+        self._built: Exchange | None = None
         self._config = config
         self._server_send = send
         self._warnings = warnings
@@ -136,6 +128,12 @@ class _ASGIResponder:
         #: The client went away (``http.disconnect``, or the server's send failed): an app that stops
         #: then is doing what it should, not leaving its body unfinished.
         self._disconnected = False
+
+    @property
+    def _exchange(self) -> Exchange:
+        if self._built is None:
+            self._built = self._make_exchange()
+        return self._built
 
     def watch(self, receive: Receive) -> Receive:
         """The server's ``receive``, noting an ``http.disconnect`` the app is told about."""
@@ -160,7 +158,6 @@ class _ASGIResponder:
             await self._send(message)
             return
         kind = message["type"]
-        exchange = self._exchange
         if kind == "http.response.start":
             if self._start is not None:
                 # As uvicorn would: a second start is an app bug, never a silent replacement.
@@ -174,10 +171,12 @@ class _ASGIResponder:
                 self._untouched = True
                 await self._send(message)
                 return
+            exchange = self._exchange
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers]
             exchange.start(status, headers)
             self._declared = DeclaredBody(declared_length(headers) if exchange.rewrites else None)
         elif kind == "http.response.body":
+            exchange = self._exchange
             if exchange.failed:
                 return
             if exchange.passes and exchange.head_sent:
@@ -192,6 +191,7 @@ class _ASGIResponder:
         elif kind in ("http.response.pathsend", "http.response.zerocopysend"):
             # A file the server sends itself: zero-copy matters more than rewriting it, so it goes
             # through untouched (its head still gets the header token and cache rules).
+            exchange = self._exchange
             if exchange.failed:
                 return
             if not exchange.head_sent:
@@ -209,7 +209,7 @@ class _ASGIResponder:
                 await self._emit(emission, more=True)
             await self._send(message)
         elif kind == "http.response.trailers":
-            if not exchange.failed:
+            if not self._exchange.failed:
                 await self._send(message)
         elif kind == "http.response.early_hint":
             # 103 Early Hints go out before the response proper; nothing of ours is in them.
@@ -265,6 +265,21 @@ class _ASGIResponder:
             await self._emit(exchange.failure(error), more=False)
             return
         await self._emit(answer_token_request(exchange, self._config, method), more=False)
+
+
+def scope_exchange(
+    config: EmbedConfig, warnings: WarnOnce, scope: Scope, method: str, context: EmbedContext | None = None
+) -> Exchange:
+    """A request's exchange, built only for a response the middleware may touch (never for JSON)."""
+    return Exchange(
+        config,
+        method,
+        partial(ScopeRequest, scope),
+        warnings,
+        partial(read_scope_mark, scope),
+        context,
+        resolves_inline=False,
+    )
 
 
 def request_from_scope(scope: Scope) -> Request:

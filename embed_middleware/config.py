@@ -11,7 +11,7 @@ from typing import Generic, Literal, Required, TypedDict, TypeVar, Unpack, cast
 from ._core.checks import check_endpoint_resolver, check_publishable, check_scoping
 from ._core.header import HEADER_NAME, HeaderDelivery, HeaderPredicate, every_response
 from ._core.mark import TenantMark
-from ._core.policy import DEFAULT_CONTENT_TYPES, UNTOUCHED, ResponsePolicy
+from ._core.policy import DEFAULT_CONTENT_TYPES, ResponsePolicy, Skip
 from .errors import ConfigurationError
 from .placeholders import PlaceholderRules, origins_setting
 from .rewrite import DEFAULT_MAX_RESOURCE_LENGTH, DEFAULT_PLACEHOLDER, PlaceholderSyntax
@@ -291,4 +291,6 @@ class EmbedConfig:
         """
         if self.header is not None:
             return False
-        return self.policy.skip_reason(method, status, content_type, content_encoding) in UNTOUCHED
+        skip = self.policy.skip_reason(method, status, content_type, content_encoding)
+        # UNTOUCHED by identity (an Enum hashes in Python: this is the pass-through's hot path).
+        return skip is not None and skip is not Skip.ENCODED and skip is not Skip.HEAD

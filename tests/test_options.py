@@ -87,6 +87,15 @@ async def test_wsgi_and_asgi_agree_on_repeated_content_fields(
         assert bool(TOKEN.search(body)) is rewritten
 
 
+def test_the_untouched_shortcut_matches_the_policy_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    from embed_middleware._core.policy import UNTOUCHED, ResponsePolicy, Skip
+
+    config = EmbedConfig.from_options(issuer=test_issuer(), resolver=from_environ())
+    for skip in Skip:
+        monkeypatch.setattr(ResponsePolicy, "skip_reason", lambda *args, skip=skip: skip)
+        assert config.leaves_untouched("GET", 200, None, None) is (skip in UNTOUCHED)
+
+
 # -- typed options, checked at start-up --------------------------------------------------------------
 
 
