@@ -244,8 +244,9 @@ class _ASGIResponder:
 
     async def finish(self) -> None:
         """The app returned: if it never ended its body, end it, so held-back bytes are not lost."""
-        exchange = self._exchange
-        if self._start is None or self._untouched or exchange.done or exchange.failed:
+        if self._start is None or self._untouched:
+            return
+        if self._exchange.done or self._exchange.failed:
             return
         if self._disconnected:
             # The client left and the app stopped, as it should: nobody is there to finish it for.

@@ -12,8 +12,9 @@ from .policy import NO_STORE, SET_ON_TOKEN
 logger = logging.getLogger("embed_middleware")
 #: How many distinct warnings one middleware remembers (names come from pages: keep it bounded).
 _WARNED_LIMIT = 256
-_CONTENT_TYPE = ("content-type", b"content-type")
-_CONTENT_ENCODING = ("content-encoding", b"content-encoding")
+_CONTENT_TYPE = "content-type"
+_CONTENT_ENCODING = "content-encoding"
+_IDENTITY = ("", "identity", b"", b"identity")
 
 
 @dataclass(frozen=True)
@@ -60,14 +61,21 @@ def content_headers(
     counts by any value that is not ``identity`` (an encoded body can never be rewritten).
     """
     content_type = content_encoding = None
+    type_name, encoding_name = _CONTENT_TYPE, _CONTENT_ENCODING
     for name, value in headers:
+        if isinstance(name, bytes):  # ASGI: compare bytes with bytes (a mixed compare costs more)
+            type_name, encoding_name = b"content-type", b"content-encoding"  # type: ignore[assignment]
         lowered = name.lower()
-        if lowered in _CONTENT_TYPE:
-            content_type = value if isinstance(value, str) else value.decode("latin-1")
-        elif lowered in _CONTENT_ENCODING:
-            text = value if isinstance(value, str) else value.decode("latin-1")
-            if content_encoding is None or content_encoding.strip().lower() in ("", "identity"):
-                content_encoding = text
+        if lowered == type_name:
+            content_type = value
+        elif lowered == encoding_name and (
+            content_encoding is None or content_encoding.strip().lower() in _IDENTITY
+        ):
+            content_encoding = value
+    if isinstance(content_type, bytes):
+        content_type = content_type.decode("latin-1")
+    if isinstance(content_encoding, bytes):
+        content_encoding = content_encoding.decode("latin-1")
     return content_type, content_encoding
 
 

@@ -42,6 +42,18 @@ logger = logging.getLogger("embed_middleware")
 class Exchange(Filling):
     """The embed side of one request/response. Adapters create one per request."""
 
+    # Per-response state that most responses never change: class defaults, so a page costs no writes.
+    _status = 0
+    _rewriter: StreamRewriter | None = None
+    #: The header predicate's answer, once asked (None: not asked yet).
+    _header_wanted: bool | None = None
+    #: A step that returned a Need: its output so far, whether it was final, and how it resumes.
+    _held_out = b""
+    _final = False
+    _resume: Callable[[], Emission | Need] | None = None
+    #: The resource a held placeholder waits for.
+    _waiting_for: str | None = None
+
     def __init__(
         self,
         config: EmbedConfig,
@@ -70,17 +82,7 @@ class Exchange(Filling):
         self._app_names: set[str | None] = set()
         self._page_names: set[str | None] = set()
         self.phase = Phase.AWAITING_START
-        self._status = 0
         self._headers: HeaderList = []
-        self._rewriter: StreamRewriter | None = None
-        #: The header predicate's answer, once asked (None: not asked yet).
-        self._header_wanted: bool | None = None
-        #: A step that returned a Need: its output so far, whether it was final, and how it resumes.
-        self._held_out = b""
-        self._final = False
-        self._resume: Callable[[], Emission | Need] | None = None
-        #: The resource a held placeholder waits for.
-        self._waiting_for: str | None = None
 
     # -- what adapters ask -----------------------------------------------------------------------
 
