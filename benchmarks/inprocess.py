@@ -162,8 +162,9 @@ def run(*, quick: bool, progress: Progress) -> list[Row]:
         rows = []
         for case in CASES:
             label = f"in-process {case.kind.upper()}, {case.label}"
-            with progress.step(label):
+            with progress.step(label) as step:
                 measured = measure(case, loop, mint, rounds, batch)
+                step.result = f"{measured.overhead_us:.1f} µs, {measured.ratio:.2f}x the mint floor"
             rows.append(
                 Row(
                     benchmark=f"{label} (wrapped - raw per request)",

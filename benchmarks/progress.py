@@ -13,6 +13,13 @@ from collections.abc import Iterator
 from typing import TextIO
 
 
+class Step:
+    """What a step may add to its closing line (a ratio, a count), set inside the ``with`` block."""
+
+    def __init__(self) -> None:
+        self.result = ""
+
+
 class Progress:
     def __init__(self, stream: TextIO | None = None, *, quiet: bool = False) -> None:
         self._stream = stream if stream is not None else sys.stderr
@@ -32,13 +39,15 @@ class Progress:
         return f"{minutes:2d}:{seconds:02d}"
 
     @contextlib.contextmanager
-    def step(self, label: str) -> Iterator[None]:
-        """``label ...`` now, ``label: done in N s`` (or ``failed``) when the block ends."""
+    def step(self, label: str) -> Iterator[Step]:
+        """``label ...`` now, ``label: done in N s[, result]`` (or ``failed``) when the block ends."""
         self.say(f"{label} ...")
         began = time.perf_counter()
+        step = Step()
         try:
-            yield
+            yield step
         except BaseException:
             self.say(f"{label}: failed after {time.perf_counter() - began:.1f} s")
             raise
-        self.say(f"{label}: done in {time.perf_counter() - began:.1f} s")
+        result = f": {step.result}" if step.result else ""
+        self.say(f"{label}: done in {time.perf_counter() - began:.1f} s{result}")

@@ -111,10 +111,15 @@ def _free_port() -> int:
         return port
 
 
+#: Sent with every request, to both sides: the header resolver's rows read the tenant from it.
+TENANT_HEADER = ("X-Tenant", "acme")
+
+
 def fetch(url: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
     """Status, lower-cased headers and body; an HTTP error status is returned, not raised."""
+    request = urllib.request.Request(url, headers=dict([TENANT_HEADER]))
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             headers = {k.lower(): v for k, v in response.getheaders()}
             return int(response.status), headers, response.read()
     except urllib.error.HTTPError as error:
@@ -217,7 +222,7 @@ def wrk(server: Server, path: str, seconds: int) -> WrkResult:
     """One bounded wrk run (killed if it overruns by 30 s); a non-2xx answer is an error."""
     url = server.url(path)
     command = ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "--timeout", "5s"]
-    command += ["-s", str(LUA_SCRIPT), url]
+    command += ["-H", ": ".join(TENANT_HEADER), "-s", str(LUA_SCRIPT), url]
     server_before = server.cpu_seconds()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=False)

@@ -42,7 +42,14 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from embed_middleware import EmbedASGIMiddleware, TokenIssuer, embed_placeholder, from_environ
+from embed_middleware import (
+    EmbedASGIMiddleware,
+    Tenant,
+    TokenIssuer,
+    embed_placeholder,
+    from_environ,
+    from_header,
+)
 from embed_middleware.rewrite import NONCE_LENGTH
 
 from .rewriting import filler
@@ -246,8 +253,33 @@ wrapped_reuse = EmbedASGIMiddleware(
 )
 
 
-def _fastapi_app(*, embed: bool) -> Any:
-    """The same routes as a FastAPI app: what a real user's app costs per request."""
+#: The header a trusted proxy sets with the tenant id: every wrk run and check sends it, to both sides.
+TENANT_HEADER = "X-Tenant"
+
+
+def tenant_of(request: Any) -> Tenant | None:
+    """A plain ``def`` resolver as users write one (the middleware runs it off the event loop)."""
+    value = request.headers.get(TENANT_HEADER)
+    return Tenant(value) if value else None
+
+
+async def async_tenant_of(request: Any) -> Tenant | None:
+    """The same as an ``async def`` resolver (awaited on the event loop)."""
+    return tenant_of(request)
+
+
+#: The resolver kinds the FastAPI pairs are run with, by name.
+RESOLVERS: dict[str, Callable[[], Any]] = {
+    "environ": from_environ,
+    "header": lambda: from_header(TENANT_HEADER),
+    "def": lambda: tenant_of,
+    "async": lambda: async_tenant_of,
+}
+
+
+def _fastapi_app(*, embed: bool, resolver: str = "environ") -> Any:
+    """The same routes as a FastAPI app: what a real user's app costs per request. Every view marks
+    the tenant on ``request.state`` (a resolver other than ``from_environ()`` ignores the mark)."""
     from fastapi import FastAPI, Request, Response
 
     app = FastAPI()
@@ -264,7 +296,7 @@ def _fastapi_app(*, embed: bool) -> Any:
     for path, served in ROUTES.items():
         route(path, served.content_type, served.page, served.mark)
     if embed:
-        app.add_middleware(EmbedASGIMiddleware, issuer=issuer(), resolver=from_environ())
+        app.add_middleware(EmbedASGIMiddleware, issuer=issuer(), resolver=RESOLVERS[resolver]())
     return app
 
 
@@ -276,3 +308,18 @@ def fastapi_raw() -> Any:
 def fastapi_wrapped() -> Any:
     """``uvicorn --factory benchmarks.serving_app:fastapi_wrapped``: the app with the middleware."""
     return _fastapi_app(embed=True)
+
+
+def fastapi_wrapped_header() -> Any:
+    """The wrapped FastAPI app with ``from_header("X-Tenant")``."""
+    return _fastapi_app(embed=True, resolver="header")
+
+
+def fastapi_wrapped_def() -> Any:
+    """The wrapped FastAPI app with a plain ``def`` resolver."""
+    return _fastapi_app(embed=True, resolver="def")
+
+
+def fastapi_wrapped_async() -> Any:
+    """The wrapped FastAPI app with an ``async def`` resolver."""
+    return _fastapi_app(embed=True, resolver="async")
