@@ -10,9 +10,9 @@ the same bytes and the difference is the middleware's cost, the helper's include
 
 **Drivers.** No server, no sockets: the ASGI app is awaited with a hand-built scope (a fresh copy
 per request, as a server makes), a ``receive`` that returns the empty request body and a ``send``
-that drops each message; the WSGI app is called with a minimal environ and ``start_response``, its
-iterable joined and closed. A batch runs many requests in one event-loop turn-around, so a round lasts
-milliseconds and the timer's resolution does not matter.
+that drops each message; the WSGI app is called as the injection rows call it (a fresh copy of
+werkzeug's ``EnvironBuilder`` environ per request, the iterable joined and closed). A batch runs many
+requests in one go, so a round lasts milliseconds and the timer's resolution does not matter.
 
 **Floor.** The least code that mints a token PyJWT accepts: the header segment encoded once,
 ``base64url(json(claims))``, ``hmac.digest`` with SHA-256, the joins. Its claims are those of a token
@@ -25,13 +25,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import hmac
-import io
 import json
 import re
 import secrets
-import sys
 import time
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable
 from itertools import repeat
 from typing import Any
 
@@ -39,16 +37,24 @@ import jwt
 
 from embed_middleware import ENVIRON_KEY, embed_placeholder
 
-from .serving_app import JSON, JSON_BODY, PAGE, PLAIN, SIGNING_KEY, TENANT, Page, write_stand_in
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-#: ``(scope or environ, name) -> placeholder``: how an app writes its slot.
-Writer = Callable[[Any, str], str]
+from .injection import wsgi_client
+from .serving_app import (
+    JSON,
+    JSON_BODY,
+    PAGE,
+    PLAIN,
+    SIGNING_KEY,
+    TENANT,
+    TENANT_HEADER,
+    Message,
+    Page,
+    Scope,
+    Writer,
+    write_stand_in,
+)
 
 HOST = f"{TENANT}.example.com"
 PATH = f"/t/{TENANT}/page"
-TENANT_HEADER = "X-Tenant"
 TENANT_COOKIE = "tenant"
 _HEADERS = [
     (b"host", HOST.encode()),
@@ -72,23 +78,8 @@ SCOPE: dict[str, Any] = {
     "client": ("127.0.0.1", 50000),
     "server": ("127.0.0.1", 8000),
 }
-ENVIRON: dict[str, Any] = {
-    "REQUEST_METHOD": "GET",
-    "SCRIPT_NAME": "",
-    "PATH_INFO": PATH,
-    "QUERY_STRING": "",
-    "SERVER_NAME": "127.0.0.1",
-    "SERVER_PORT": "8000",
-    "SERVER_PROTOCOL": "HTTP/1.1",
-    "REMOTE_ADDR": "127.0.0.1",
-    "wsgi.version": (1, 0),
-    "wsgi.url_scheme": "http",
-    "wsgi.errors": sys.stderr,
-    "wsgi.multithread": False,
-    "wsgi.multiprocess": False,
-    "wsgi.run_once": False,
-    **{"HTTP_" + name.decode().upper().replace("-", "_"): value.decode() for name, value in _HEADERS},
-}
+#: The same request's headers for ``injection.wsgi_client``'s environ (werkzeug's ``EnvironBuilder``).
+WSGI_HEADERS = [(name.decode(), value.decode()) for name, value in _HEADERS]
 HTML = "text/html; charset=utf-8"
 #: What each row's app serves: (content type, page).
 RESPONSES: dict[str, tuple[str, Page]] = {
@@ -155,32 +146,13 @@ def asgi_batch(app: Callable[..., Any], loop: asyncio.AbstractEventLoop, size: i
     return run
 
 
-def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
-    return _discard
-
-
-def _discard(data: bytes) -> None:
-    return None
-
-
-def _wsgi_once(app: Callable[..., Any]) -> bytes:
-    environ = dict(ENVIRON)
-    environ["wsgi.input"] = io.BytesIO(b"")
-    iterable = app(environ, _start_response)
-    try:
-        return b"".join(iterable)
-    finally:
-        close = getattr(iterable, "close", None)
-        if close is not None:
-            close()
-
-
 def wsgi_batch(app: Callable[..., Any], size: int) -> Callable[[], None]:
     """One timed unit: ``size`` requests to ``app``, each with a fresh copy of the environ."""
+    call = wsgi_client(app, PATH, b"", WSGI_HEADERS)
 
     def run() -> None:
         for _ in repeat(None, size):
-            _wsgi_once(app)
+            call()
 
     return run
 
@@ -198,7 +170,7 @@ def asgi_body(app: Callable[..., Any], loop: asyncio.AbstractEventLoop) -> tuple
 
 
 def wsgi_body(app: Callable[..., Any]) -> bytes:
-    return _wsgi_once(app)
+    return wsgi_client(app, PATH, b"", WSGI_HEADERS)()
 
 
 _TOKEN = re.compile(rb"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
