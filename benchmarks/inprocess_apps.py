@@ -35,7 +35,7 @@ from typing import Any
 
 import jwt
 
-from embed_middleware import ENVIRON_KEY, embed_placeholder
+from embed_middleware import embed_placeholder
 
 from .injection import wsgi_client
 from .serving_app import (
@@ -53,6 +53,8 @@ from .serving_app import (
     write_stand_in,
 )
 
+#: Where a WSGI app marks its tenant for ``from_environ()``, spelled as the README tells users to.
+MARK_KEY = "embed.tenant"
 HOST = f"{TENANT}.example.com"
 PATH = f"/t/{TENANT}/page"
 TENANT_COOKIE = "tenant"
@@ -117,7 +119,7 @@ def wsgi_app(response: str, *, embed: bool, mark: bool) -> Callable[..., Any]:
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if mark:
-            environ[ENVIRON_KEY] = TENANT
+            environ[MARK_KEY] = TENANT
         body = page.render(write, environ)
         start_response("200 OK", list(headers))
         return [body]
