@@ -38,13 +38,13 @@ def markdown(rows: Sequence[Row], notes: Sequence[str] = ()) -> str:
 def charted(row: Row) -> tuple[float, str, float] | None:
     """``(ratio, comparison, target)`` when the row has one numeric ratio and one numeric target."""
     ratio, target = _RATIO.match(row.ratio.strip()), _TARGET.match(row.target.strip())
-    if ratio is None or target is None or float(ratio.group(1)) <= 0:
+    if ratio is None or target is None:
         return None
     return float(ratio.group(1)), target.group(1), float(target.group(2))
 
 
 def _x(value: float) -> float:
-    exponent = min(max(math.log10(value), _LOW), _HIGH)
+    exponent = min(max(math.log10(max(value, 10.0**_LOW)), _LOW), _HIGH)  # 0.00x sits on the axis
     return _LABEL_WIDTH + (exponent - _LOW) / (_HIGH - _LOW) * _PLOT_WIDTH
 
 
