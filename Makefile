@@ -5,18 +5,31 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
+DOCS_STAMP := $(VENV)/.installed-docs
+DIST_STAMP := $(VENV)/.installed-dist
 
-.PHONY: demo refresh-demo test bench lint clean
+.PHONY: demo refresh-demo test bench lint clean docs dist
 
-$(STAMP): pyproject.toml
+# The development tools are PEP 735 dependency groups in pyproject.toml, installed with pip's own
+# `--group` (pip >= 25.1). A fresh machine needs only python3: the venv's pip is upgraded first, so
+# whatever pip ensurepip bundled is enough, and no second installer (uv) has to be bootstrapped.
+$(VENV)/.pip:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --upgrade 'pip>=25.1'
+	touch $@
+
+$(STAMP): pyproject.toml $(VENV)/.pip
+	$(BIN)/python -m pip install --quiet -e . --group test --group lint
 	touch $(STAMP)
 
-$(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
-	touch $(BENCH_STAMP)
+# `make docs` alone installs only MkDocs (and the package, which the options page is generated from).
+$(DOCS_STAMP): pyproject.toml $(VENV)/.pip
+	$(BIN)/python -m pip install --quiet -e . --group docs
+	touch $(DOCS_STAMP)
+
+$(DIST_STAMP): pyproject.toml $(VENV)/.pip
+	$(BIN)/python -m pip install --quiet --group dist
+	touch $(DIST_STAMP)
 
 ## Run the demo: a Flask host app and a local dashboard server on loopback.
 demo: $(STAMP)
@@ -72,12 +85,26 @@ superset-demo: $(STAMP)
 
 ## Run the compatibility matrix: every framework under every server it runs on, real processes on
 ## loopback (tests/compat). Its frameworks and servers are pinned in tests/compat/requirements.txt and
-## installed with uv into .venv-compat; the table goes to build/compat.md and the README's
-## "Servers and frameworks" section.
+## installed with uv into .venv-compat; the table goes to build/compat.md and the docs site's
+## "Servers and frameworks" page (docs/servers.md).
 .PHONY: compat
 compat: $(STAMP)
 	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv
 	$(BIN)/python scripts/compat.py
+
+## Build the documentation site into build/site. --strict turns every MkDocs warning into a failure,
+## a link to a page or an anchor that does not exist included.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir build/site
+
+## Build the sdist and wheel into build/dist, check them with twine, then install the wheel into a fresh
+## venv in a temporary directory and smoke-test it from there (scripts/dist_check.py), away from the
+## checkout, so nothing can be imported from the source tree by accident.
+dist: $(DIST_STAMP)
+	rm -rf build/dist
+	$(BIN)/python -m build --outdir build/dist .
+	$(BIN)/python -m twine check --strict build/dist/*
+	$(BIN)/python scripts/dist_check.py build/dist
 
 clean:
 	rm -rf $(VENV) .venv-matrix .venv-superset .venv-compat .cache/superset build .pytest_cache .mypy_cache .ruff_cache .hypothesis

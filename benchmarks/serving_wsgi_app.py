@@ -4,8 +4,8 @@
 pages are ``serving_app``'s, so every pair of rows compares the same responses. The wrapped app is set
 up as the README's Flask quick start does it: the ``Embed`` extension, with ``resources=`` on the
 issuer and a no-argument resolver that Flask calls in its ``after_request`` hook; each view writes its
-placeholders with the extension's ``embed_token(name)``, the very function a template's
-``{{ embed_token('top_airlines') }}`` calls, once per slot per request. The raw app runs the same views
+placeholders with the extension's ``embed_placeholder(name)``, the very function a template's
+``{{ embed_placeholder('top_airlines') }}`` calls, once per slot per request. The raw app runs the same views
 writing a stand-in of the same length in each slot (no middleware, no nonce), so the ratio is the
 middleware's cost alone, the extension's hook and helper included.
 
@@ -39,7 +39,7 @@ def _flask_app(*, embed: bool, reuse: int | None = None) -> Flask:
         )
 
         def write_token(holder: Any, name: str) -> str:
-            return extension.embed_token(name)
+            return extension.embed_placeholder(name)
 
         write = write_token
 

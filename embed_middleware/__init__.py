@@ -6,18 +6,25 @@ tenant, and placeholder-like text users put in a page stays exactly as they wrot
 for Flask, Django and FastAPI quick starts.
 """
 
+from importlib import metadata as _metadata
+
 from .asgi import EmbedASGIMiddleware, TokenEndpointASGI
 from .config import EmbedConfig, HeaderDelivery, MissingTenant
 from .errors import ConfigurationError, EmbedError, RevocationStoreError, TokenIssueError
 from .keys import KeySet, SigningKey
 from .placeholders import PlaceholderError, embed_placeholder, embed_url
 from .policy import DEFAULT_CONTENT_TYPES, NO_STORE, ResponsePolicy
-from .profiles import ChartioProfile, GenericProfile, MetabaseProfile, Profile, TinybirdProfile
+from .profiles import (
+    ChartioProfile,
+    GenericProfile,
+    MetabaseProfile,
+    Profile,
+    SupersetProfile,
+    TinybirdProfile,
+)
 from .reuse import TokenReuse
 from .reuse_redis import RedisTokenCache
-from .revocation import MemoryRevocations, RedisRevocations, RevocationStore
 from .rewrite import PlaceholderSyntax, StreamRewriter
-from .superset_profile import SupersetProfile
 from .tenant_keys import TenantKeys
 from .tenants import (
     ENVIRON_KEY,
@@ -35,15 +42,27 @@ from .tenants import (
     require_all,
 )
 from .tokens import IssuedToken, IssueEvent, TokenIssuer
-from .verify import REASONS, TokenRejected, VerifiedToken, Verifier, verify
-from .verifying import (
+from .verify import (
+    REASONS,
+    MemoryRevocations,
+    RedisRevocations,
+    RevocationStore,
+    TokenRejected,
+    VerifiedToken,
+    Verifier,
     VerifyingASGIMiddleware,
     VerifyingWSGIMiddleware,
     bearer_or_query,
     last_path_segment,
     resource_from_path,
+    verify,
 )
 from .wsgi import EmbedWSGIMiddleware, TokenEndpointWSGI
+
+try:  # The installed distribution's version: one number, kept in pyproject.toml only.
+    __version__ = _metadata.version("embed_middleware")
+except _metadata.PackageNotFoundError:  # imported from a checkout that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "DEFAULT_CONTENT_TYPES",

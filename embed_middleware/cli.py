@@ -12,25 +12,21 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import itertools
 import json
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Any
-
-from werkzeug.test import EnvironBuilder
-from werkzeug.wrappers import Request
 
 from . import prewarm
 from .errors import ConfigurationError
 from .keys import ALGORITHMS, DEFAULT_KEY_ENV, MIN_HMAC_KEY_BYTES, KeySet, SigningKey
+from .lifetime import describe_lifetime
 from .tenants import Tenant
 from .tokens import DEFAULT_TTL, RESERVED_CLAIMS, TokenIssuer, default_claims
-from .verify import TokenRejected, Verifier
-from .verify_claims import unverified
+from .verify.claims import unverified
+from .verify.verifier import TokenRejected, Verifier
 
 PROG = "python -m embed_middleware"
 #: The examples are not part of the installed package (see pyproject's packages), only of a clone.
@@ -46,13 +42,6 @@ _VERIFY_ONLY = ("key_file", "key_env", "jwks", "algorithm", "kid", "resource", "
 ARGV_TOKEN_WARNING = (
     "warning: a token on the command line is a live credential in your shell history and in every ps "
     f'listing; pipe it instead: echo "$TOKEN" | {PROG} inspect -'
-)
-_UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
-#: (claim, line when the instant is past, line when it is still ahead)
-_INSTANTS = (
-    ("iat", "issued {} ago", "issued {} from now: the issuer's clock is ahead of this one"),
-    ("nbf", "valid since {} ago", "not valid for another {}"),
-    ("exp", "expired {} ago", "expires in {}"),
 )
 
 
@@ -182,11 +171,11 @@ def _mint(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise ConfigurationError(f"--tenant: {error}") from None
 
-    def claims(tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
+    def claims(tenant: Tenant, resource: str | None, request: Any) -> dict[str, Any]:
         return {**default_claims(tenant, resource, request), **extra}
 
     issuer = TokenIssuer(_signing_key(args), ttl=args.ttl, claims=claims)
-    issued = issuer.issue(tenant, args.resource, Request(EnvironBuilder().get_environ()))
+    issued = issuer.issue(tenant, args.resource)  # no request: the hook gets None
     if args.json:
         fields = ("token", "kid", "jti", "issued_at", "expires_at")
         print(json.dumps({name: getattr(issued, name) for name in fields}, indent=2))
@@ -237,11 +226,13 @@ def _inspect(args: argparse.Namespace) -> int:
     verifier = None
     if args.verify:  # a key or setting to fix stops here, before half a report is printed
         keys = KeySet.from_jwks(_read_text(args.jwks)) if args.jwks else _signing_key(args, header.get("alg"))
-        verifier = Verifier(keys, audience=args.audience, issuer=args.issuer, leeway=args.leeway or 0)
+        verifier = Verifier(
+            keys, audience=args.audience, expected_issuer=args.issuer, leeway=args.leeway or 0
+        )
     # json.dumps escapes control characters, so a hostile claim cannot drive the terminal.
     print("header " + json.dumps(header, indent=2))
     print("claims " + json.dumps(claims, indent=2))
-    for line in _lifetime(claims, time.time()):
+    for line in describe_lifetime(claims, time.time()):
         print(line)
     if verifier is None:
         print("signature NOT checked (add --verify and the key to check it)")
@@ -259,39 +250,6 @@ def _inspect(args: argparse.Namespace) -> int:
     kid = "no kid" if verified.key.kid is None else f"kid {verified.key.kid!r}"
     print(f"signature valid ({kid}, {verified.key.algorithm}){scope}")
     return 0
-
-
-def _lifetime(claims: Mapping[str, Any], now: float) -> list[str]:
-    """iat, nbf and exp in words, each with its UTC time."""
-    lines = []
-    for name, past, ahead in _INSTANTS:
-        if name not in claims:
-            continue
-        value = claims[name]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            lines.append(f"{name} is not a number: {json.dumps(value)}")
-            continue
-        delta = value - now
-        lines.append((ahead if delta > 0 else past).format(_duration(delta)) + f" ({_utc(value)})")
-    if "exp" not in claims:
-        lines.append("no exp claim: this token never expires")
-    return lines
-
-
-def _duration(seconds: float) -> str:
-    """The largest unit and the next one: "9 min 12 s", "3 h 2 min", "48 s"."""
-    left = int(abs(seconds))
-    for (name, size), (next_name, next_size) in itertools.pairwise(_UNITS):
-        if left >= size:
-            return f"{left // size} {name} {left % size // next_size} {next_name}"
-    return f"{left} s"
-
-
-def _utc(timestamp: float) -> str:
-    try:
-        return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    except (OverflowError, OSError, ValueError):
-        return "out of range"
 
 
 def _key_spec(value: str) -> tuple[str, str]:

@@ -39,7 +39,7 @@ from .policy import (
     set_header,
 )
 from .rewrite import StreamRewriter
-from .tenants import Tenant
+from .tenants import Tenant, tenant_of
 from .tokens import IssuedToken
 
 logger = logging.getLogger("embed_middleware")
@@ -178,10 +178,8 @@ class Exchange:
         return self._tenant is not _UNRESOLVED
 
     def settle_tenant(self, found: object) -> None:
-        """Record what an (async) resolver returned; anything but a Tenant or None is an error."""
-        if found is not None and not isinstance(found, Tenant):
-            raise TokenIssueError(f"the tenant resolver returned {type(found).__name__}, not Tenant or None")
-        self._tenant = found
+        """Record what an (async) resolver returned: a Tenant, a tenant id, or None (``tenant_of``)."""
+        self._tenant = tenant_of(found)
 
     def may_need_tenant(self, chunk: bytes, *, final: bool) -> bool:
         """Whether feeding ``chunk`` could call the resolver: an async adapter resolves first."""

@@ -1,14 +1,22 @@
-"""Flask extension: the WSGI middleware, with a tenant resolver that runs inside Flask's request context::
+"""Flask extension: the WSGI middleware, with a tenant resolver that runs inside Flask's request context.
 
-    from flask import session
-    from embed_middleware import Tenant, TokenIssuer
-    from embed_middleware.flask import Embed
+>>> from flask import Flask, render_template_string, session
+>>> from embed_middleware import TokenIssuer
+>>> from embed_middleware.flask import Embed
+>>> app = Flask(__name__)
+>>> app.secret_key = "doctest-session-" + "s" * 32
+>>> embed = Embed(app, issuer=TokenIssuer("doctest-signing-key-" + "k" * 40, resources=["top"]),
+...               resolver=lambda: session.get("org_id", "acme"))   # or Embed(...); embed.init_app(app)
+>>> @app.get("/")
+... def page() -> str:
+...     return render_template_string("<iframe src='https://charts.example.com/e?token="
+...                                   "{{ embed_placeholder('top') }}'>")
+>>> app.test_client().get("/").get_data(as_text=True).startswith("<iframe src='https://charts.example.com/e?token=eyJ")
+True
 
-    embed = Embed(issuer=TokenIssuer(ttl=600), resolver=lambda: session.get("org_id"),
-                  token_endpoint="/embed/token")
-    embed.init_app(app)          # or Embed(app, issuer=..., resolver=...)
-
-and in a template ``<iframe src="https://charts.example.com/e?token={{ embed_token('top_airlines') }}">``.
+``embed_placeholder('top')`` writes this request's placeholder; the middleware replaces it with the token
+once the page is complete (``embed_token`` is its deprecated old name: it never returned a token).
+Pass ``token_endpoint="/embed/token"`` for a token view that scripts can call.
 
 Why an extension: the middleware fills placeholders lazily, after the app has returned, when Flask's
 request context (``g``, ``session``, flask-login's ``current_user``) is gone. So the extension calls
@@ -18,8 +26,8 @@ with ``EmbedWSGIMiddleware`` reading that mark (``from_environ``). The hook skip
 middleware never rewrites (JSON, redirects without HTML, files…), so those cost no resolver call.
 
 The resolver takes **no arguments** and reads Flask's globals (``flask.request`` is one of them); it
-returns a ``Tenant``, a tenant id (``str``) or ``None``. A view may still mark the environ itself:
-its mark wins and the resolver is not called.
+returns a ``Tenant``, a tenant id (``str``) or ``None``, as every resolver may (``tenants.tenant_of``).
+A view may still mark the environ itself: its mark wins and the resolver is not called.
 
 The token endpoint is a Flask view here (the middleware would answer it without running the app,
 hence without a request context), answering exactly as the core endpoint does.
@@ -28,6 +36,7 @@ hence without a request context), answering exactly as the core endpoint does.
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -39,7 +48,7 @@ from .endpoint import answer_token_request
 from .errors import ConfigurationError
 from .exchange import Exchange, _WarnOnce
 from .placeholders import embed_placeholder, embed_url
-from .tenants import ENVIRON_KEY, Tenant, from_environ, vary_of
+from .tenants import ENVIRON_KEY, Tenant, from_environ, tenant_of, vary_of
 from .tokens import TokenIssuer
 from .wsgi import EmbedWSGIMiddleware
 
@@ -48,6 +57,10 @@ FlaskResolver = Callable[[], Tenant | str | None]
 
 #: Where ``init_app`` leaves the extension: ``app.extensions["embed_middleware"]``.
 EXTENSION_KEY = "embed_middleware"
+#: What ``embed_token()`` warns: the old name of the template global, kept for one release.
+EMBED_TOKEN_RENAMED = (
+    "embed_token() is now embed_placeholder(): it writes a placeholder the middleware fills, not a token"
+)
 #: The token view's endpoint name, for ``url_for("embed_middleware.token", resource="top_airlines")``.
 TOKEN_VIEW = "embed_middleware.token"
 
@@ -85,28 +98,34 @@ class Embed:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        """Wrap ``app.wsgi_app``, install the resolving hook, the Jinja global and the token view."""
+        """Wrap ``app.wsgi_app``, install the resolving hook, the Jinja globals and the token view."""
         if EXTENSION_KEY in app.extensions:
             raise ConfigurationError("this Flask app already has an Embed extension; call init_app once")
         app.extensions[EXTENSION_KEY] = self
         # The middleware never answers the token endpoint itself: the view below does, in context.
         app.wsgi_app = EmbedWSGIMiddleware(app.wsgi_app, **self._options)  # type: ignore[method-assign]
         app.after_request(self._mark_tenant)
+        app.add_template_global(self.embed_placeholder, "embed_placeholder")
         app.add_template_global(self.embed_token, "embed_token")
         app.add_template_global(self.embed_url, "embed_url")
         if self.token_endpoint is not None:
             app.add_url_rule(self.token_endpoint, TOKEN_VIEW, self._token_view, methods=["GET"])
 
-    def embed_token(self, resource: str | None = None) -> Markup:
-        """This request's placeholder for ``resource``: ``{{ embed_token('top_airlines') }}`` in templates.
+    def embed_placeholder(self, resource: str | None = None) -> Markup:
+        """This request's placeholder for ``resource``: ``{{ embed_placeholder('top_airlines') }}``.
 
         It carries the request's nonce, so the middleware fills it and nothing a user typed into the
         page. Markup of the raw form, so autoescape leaves it alone and ``url_for``/``urlencode`` can
         still percent-encode it (every one of those forms is recognised). The name is checked, because
         Markup is never escaped: a bad name is an error here, not markup injected into a page.
-        ``embed_token()`` (no name) is the unscoped token, only where the issuer allows one.
+        ``embed_placeholder()`` (no name) is the unscoped token, only where the issuer allows one.
         """
         return Markup(embed_placeholder(request.environ, resource))
+
+    def embed_token(self, resource: str | None = None) -> Markup:
+        """Deprecated name of ``embed_placeholder`` (it never returned a token, but its placeholder)."""
+        warnings.warn(EMBED_TOKEN_RENAMED, DeprecationWarning, stacklevel=2)
+        return self.embed_placeholder(resource)
 
     def embed_url(self, base_url: str, resource: str, param: str = "token") -> str:
         """``{{ embed_url('https://charts.example.com/embed', 'top_airlines') }}``: the vendor URL with this
@@ -125,9 +144,7 @@ class Embed:
             return marked
         environ[ENVIRON_KEY] = None
         found = self.resolver()
-        if found is not None and not isinstance(found, Tenant | str):
-            raise TypeError(f"the Embed resolver returned {type(found).__name__}, not Tenant, str or None")
-        environ[ENVIRON_KEY] = found
+        environ[ENVIRON_KEY] = tenant_of(found)  # the one rule: anything but Tenant, str, None raises
         return found
 
     def _mark_tenant(self, response: Response) -> Response:

@@ -43,10 +43,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .errors import ConfigurationError
+from .verify.revocation import token_revoked
 
 if TYPE_CHECKING:
     from .keys import SigningKey
-    from .revocation import RevocationStore
+    from .verify.revocation import RevocationStore
 
 __all__ = ["DETERMINISTIC_ALGORITHMS", "SharedTokenCache", "TokenCache", "TokenReuse"]
 
@@ -165,7 +166,7 @@ class TokenCache:
         iat = start
         if self.settings.revocations is not None:
             cut = self.settings.revocations.cutoff(tenant_id)
-            if cut is not None and cut > start:
+            if cut is not None and token_revoked(start, cut):
                 # A new window begins at the cut-off; within the cut-off's own second, iat <= now still
                 # (a token is never dated in the future), and that token is refused like a fresh one.
                 iat = min(math.ceil(cut), int(now))

@@ -26,10 +26,10 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import tenant_binding
+from . import jwk as tenant_binding
 from .errors import ConfigurationError
+from .jwk import TENANT_CLAIM, binding_member, is_tenant_id
 from .keys import KeySet, SigningKey, as_key_set
-from .tenant_binding import TENANT_CLAIM, binding_member, is_tenant_id
 
 #: The claim that names a token's tenant, for key lookup and revocation: the reserved ``tid``.
 DEFAULT_TENANT_CLAIM = TENANT_CLAIM

@@ -1,11 +1,24 @@
-"""Who the request is for: the ``Tenant`` value, the resolver protocol and the built-in resolvers.
+"""Who the request is for: the ``Tenant`` value, the resolver contract and the resolver adapters.
 
-A resolver is any callable ``request -> Tenant | None``, or an ``async def`` one, taking a werkzeug
-``Request`` (the same type under WSGI and ASGI, so one resolver serves both). ``None`` means
-"unknown tenant": the middleware then fails closed and issues no token. Built-ins cover the usual places::
+A resolver is any callable ``request -> Tenant | str | None``, or an ``async def`` one. A ``str`` is a
+tenant id (it becomes ``Tenant(id)``); ``None`` means "unknown tenant": the middleware then fails
+closed and issues no token. The same contract holds for the WSGI and ASGI middleware, their token
+endpoints, the Flask extension (whose resolver takes no argument) and Django's settings.
 
-    resolver = from_environ()                                    # the tenant your app's auth marked
-    resolver = require_all(session_tenant, from_subdomain("example.com"))   # both must agree
+The request a resolver gets is werkzeug's ``Request`` under WSGI and ASGI, and Django's own
+``HttpRequest`` under Django. The built-in resolvers (in ``embed_middleware.resolvers``, re-exported
+here) read either: both satisfy ``EmbedRequest``.
+
+>>> from werkzeug.test import EnvironBuilder
+>>> from werkzeug.wrappers import Request
+>>> from embed_middleware.tenants import Tenant, first_of, from_environ, from_header, tenant_of
+>>> request = Request(EnvironBuilder(headers={"X-Tenant": "acme"}).get_environ())
+>>> from_header("X-Tenant")(request).id
+'acme'
+>>> first_of(from_environ(), lambda request: "globex")(request) == Tenant("globex")
+True
+>>> tenant_of("acme") == Tenant("acme"), tenant_of(""), tenant_of(None)
+(True, None, None)
 
 Never let a resolver that reads only what a client sends (Host, path, a header, an unverified cookie)
 decide alone who gets a token: ``first_of(from_environ(), from_subdomain(...))`` hands an anonymous
@@ -19,14 +32,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Protocol, cast, runtime_checkable
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
 from werkzeug.wrappers import Request
+
+from .embed_request import EmbedRequest as EmbedRequest
+from .embed_request import request_environ
+from .errors import ConfigurationError, TokenIssueError
 
 #: What an app sets during handling (``environ["embed.tenant"] = tenant``) to name the tenant of
 #: the authenticated user; read lazily, after the app has run.
@@ -43,27 +61,61 @@ MAX_LOOKUP_VALUE = 8192
 Lookup = Callable[[str], "Tenant | None"] | Mapping[str, "Tenant"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Tenant:
     """One customer organisation: its id, the claims locked to it, and what it may embed.
 
-    ``claims`` always win over claims derived from the request (Chartio's ``env.ACCT_ID`` from the
-    session can never be overridden by a query parameter). ``resources`` of None means the tenant
-    may embed any resource; otherwise only the names listed (and not the bare ``<JWT_TOKEN>``).
+    ``locked_claims`` always win over claims derived from the request (Chartio's ``env.ACCT_ID`` from
+    the session can never be overridden by a query parameter): the issuer merges them over whatever
+    the claims hook returned. ``resources`` of None means the tenant may embed any resource; otherwise
+    only the names listed (and not the bare ``<JWT_TOKEN>``).
+
+    >>> acme = Tenant("acme", locked_claims={"org": 7}, resources=["sales"])
+    >>> dict(acme.locked_claims), acme.may_embed("sales"), acme.may_embed(None)
+    ({'org': 7}, True, False)
+
+    ``claims`` (keyword and attribute) is the old name of ``locked_claims``: it still works, with a
+    ``DeprecationWarning``.
     """
 
     id: str
-    claims: Mapping[str, Any] = field(default_factory=dict)
-    resources: frozenset[str] | None = None
+    locked_claims: Mapping[str, Any]
+    resources: frozenset[str] | None
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.id, str) or not _TENANT_ID.fullmatch(self.id):
-            raise ValueError("tenant id must be 1 to 256 printable characters")
-        if not isinstance(self.claims, Mapping):
-            raise TypeError(f"tenant claims must be a mapping, not {type(self.claims).__name__}")
-        object.__setattr__(self, "claims", MappingProxyType(dict(self.claims)))
-        if self.resources is not None:
-            object.__setattr__(self, "resources", frozenset(self.resources))
+    def __init__(
+        self,
+        id: str,
+        locked_claims: Mapping[str, Any] | None = None,
+        resources: Iterable[str] | None = None,
+        *,
+        claims: Mapping[str, Any] | None = None,
+    ) -> None:
+        if claims is not None:
+            if locked_claims is not None:
+                raise ConfigurationError(
+                    "Tenant got both locked_claims= and claims=; pass locked_claims= only"
+                )
+            warnings.warn(_CLAIMS_RENAMED, DeprecationWarning, stacklevel=2)
+            locked_claims = claims
+        if not isinstance(id, str) or not _TENANT_ID.fullmatch(id):
+            raise ConfigurationError("tenant id must be 1 to 256 printable characters")
+        if locked_claims is None:
+            locked_claims = {}
+        if not isinstance(locked_claims, Mapping):
+            raise ConfigurationError(
+                f"tenant locked_claims must be a mapping, not {type(locked_claims).__name__}"
+            )
+        if isinstance(resources, str):
+            raise ConfigurationError(f"tenant resources must be a list of names, not {resources!r}")
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "locked_claims", MappingProxyType(dict(locked_claims)))
+        object.__setattr__(self, "resources", None if resources is None else frozenset(resources))
+
+    @property
+    def claims(self) -> Mapping[str, Any]:
+        """Deprecated name of ``locked_claims``."""
+        warnings.warn(_CLAIMS_RENAMED, DeprecationWarning, stacklevel=2)
+        return self.locked_claims
 
     def may_embed(self, resource: str | None) -> bool:
         """A tenant limited to named resources gets no token for the bare, unnamed scope: a vendor
@@ -71,71 +123,44 @@ class Tenant:
         return self.resources is None or resource in self.resources
 
 
+_CLAIMS_RENAMED = "Tenant's claims are now called locked_claims (claims= and .claims will be removed)"
+
+
+def tenant_of(answer: object) -> Tenant | None:
+    """What a resolver answered, as the tenant it names: the one rule every adapter applies.
+
+    A ``Tenant`` is kept, a ``str`` is a tenant id (one that is empty or no valid id names nobody, as
+    it would for a built-in: fail closed, no token), ``None`` is no tenant. Anything else is a bug in
+    the resolver, raised as ``TokenIssueError`` (the middleware's clean 500).
+
+    >>> tenant_of("acme").id, tenant_of("bad\\nid")
+    ('acme', None)
+    """
+    if answer is None or isinstance(answer, Tenant):
+        return answer
+    if isinstance(answer, str):
+        return _plain_tenant(answer) if answer else None
+    raise TokenIssueError(f"the tenant resolver returned {type(answer).__name__}, not Tenant, str or None")
+
+
+# -- the resolver contract -----------------------------------------------------------------------
+
+#: What the middleware accepts as ``resolver``: a plain callable or an ``async def`` one, answering a
+#: ``Tenant``, a tenant id or None.
+AnyResolver = (
+    Callable[[Request], "Tenant | str | None"] | Callable[[Request], Awaitable["Tenant | str | None"]]
+)
+#: A resolver as ``as_sync``/``as_async`` hand it on. They pass yours through unchanged, so its answer
+#: may still be a ``str``: every caller settles it with ``tenant_of`` (the exchange, the combinators).
 SyncResolver = Callable[[Request], "Tenant | None"]
 AsyncResolver = Callable[[Request], Awaitable["Tenant | None"]]
-#: What the middleware accepts as ``resolver``: a plain callable or an ``async def``.
-AnyResolver = SyncResolver | AsyncResolver
 
 
 @runtime_checkable
 class Resolver(Protocol):
-    """Finds the tenant of a request. ``vary`` is optional on plain functions."""
+    """What a built-in resolver is: it answers a ``Tenant`` or None (yours may answer a ``str`` too)."""
 
     def __call__(self, request: Request) -> Tenant | None: ...
-
-
-#: ``Vary`` for a resolver that does not say what it reads: anything about the request may matter.
-UNDECLARED_VARY = ("*",)
-
-
-def vary_of(resolver: object) -> tuple[str, ...]:
-    """The request headers a resolver's answer depends on, as the resolver declares them (``vary``).
-
-    Built-ins declare theirs. A function of your own could read anything (the session cookie,
-    ``Authorization``, ``Host``, the client's address), so guessing one header would make a false
-    statement to every cache: an undeclared resolver gets ``Vary: *`` ("do not reuse for another
-    request"), which is always true. Declare ``my_resolver.vary = ("Cookie",)`` (or pass the
-    middleware's ``vary=``) for the precise header list.
-    """
-    declared = getattr(resolver, "vary", None)
-    if declared is None:
-        return UNDECLARED_VARY
-    if isinstance(declared, str):
-        raise ValueError(f"a resolver's vary must be a list of header names, not {declared!r}")
-    return tuple(declared)
-
-
-# What the built-ins read, from werkzeug's ``Request`` (WSGI, ASGI) or Django's ``HttpRequest`` (the Django
-# middleware hands hooks Django's own): both have ``headers.get``; the rest is spelled differently.
-
-
-def _is_django(request: object) -> bool:
-    return hasattr(request, "COOKIES") and hasattr(request, "get_host")
-
-
-def request_cookie(request: Any, name: str) -> str | None:
-    """A cookie's value: werkzeug's ``cookies``, Django's ``COOKIES``."""
-    cookies = request.COOKIES if _is_django(request) else request.cookies
-    value = cookies.get(name)
-    return value if isinstance(value, str) else None
-
-
-def request_host(request: Any) -> str:
-    """The Host (with port): werkzeug's ``host``; Django's ``get_host()``, which checks ALLOWED_HOSTS."""
-    host = request.get_host() if _is_django(request) else request.host
-    return host if isinstance(host, str) else ""
-
-
-def request_path(request: Any) -> str:
-    """The path inside the app: werkzeug's ``path``; Django's ``path_info`` (``path`` adds SCRIPT_NAME)."""
-    path = request.path_info if _is_django(request) else request.path
-    return path if isinstance(path, str) else ""
-
-
-def request_environ(request: Any) -> Mapping[str, Any]:
-    """The environ: Django's ``META`` (present under ASGI too), werkzeug's ``environ``."""
-    environ = request.META if _is_django(request) else request.environ
-    return environ if isinstance(environ, Mapping) else {}
 
 
 @lru_cache(maxsize=4096)
@@ -205,23 +230,6 @@ def _named(
     return _NamedResolver(describe, resolve, vary, threaded, reads_client_input=client_input)
 
 
-def _raw_id_resolver(
-    describe: str,
-    find: Callable[[Request], str | None],
-    lookup: Lookup | None,
-    vary: tuple[str, ...],
-    client_input: bool = True,
-) -> _NamedResolver:
-    return _named(describe, lambda request: _tenant_from(find(request), lookup), vary, lookup, client_input)
-
-
-def reads_client_input(resolver: object) -> bool:
-    """Whether a client alone can make ``resolver`` name a tenant: a built-in reading Host, the path, a
-    header or an unverified cookie (or a ``first_of`` that falls through to one). A resolver of your own
-    is taken to read your session unless it sets ``reads_client_input = True`` itself."""
-    return bool(getattr(resolver, "reads_client_input", False))
-
-
 def _is_async(resolver: object) -> bool:
     # An object whose class defines ``async def __call__`` is as async as an ``async def``.
     return iscoroutinefunction(resolver) or iscoroutinefunction(type(resolver).__call__)
@@ -257,75 +265,6 @@ def as_async(resolver: AnyResolver) -> AsyncResolver:
     return sync_to_async(cast(SyncResolver, resolver), thread_sensitive=False)
 
 
-def in_main_thread(resolver: AnyResolver) -> AnyResolver:
-    """The same resolver, run under ASGI in the framework's one sync thread instead of a pool thread.
-
-    Django's ORM keeps a database connection per thread and closes it only in its own request thread:
-    a resolver that reads ``request.user`` must run there (asgiref's ``thread_sensitive``), or each pool
-    thread would open a connection nobody closes. An ``async def`` resolver is returned unchanged.
-    """
-    if _is_async(resolver) or isinstance(resolver, _NamedResolver):
-        return resolver
-    plain = cast(SyncResolver, resolver)
-    described = getattr(plain, "__qualname__", repr(plain))
-    threaded = sync_to_async(plain, thread_sensitive=True)
-    return _NamedResolver(
-        described, plain, vary_of(plain), threaded, reads_client_input=reads_client_input(plain)
-    )
-
-
-def from_header(name: str, *, lookup: Lookup | None = None) -> Resolver:
-    """The tenant id a trusted reverse proxy put in a request header.
-
-    Safe only behind a proxy that sets (and overwrites) this header on every request: otherwise any
-    client can name any tenant. Pass ``lookup`` to accept only tenants you know.
-    """
-    return _raw_id_resolver(f"from header {name}", lambda r: r.headers.get(name), lookup, (name,))
-
-
-def from_subdomain(base_domain: str, *, lookup: Lookup | None = None) -> Resolver:
-    """``acme.example.com`` -> ``acme`` for ``base_domain="example.com"``; anything else -> None."""
-    suffix = "." + base_domain.lower().strip(".")
-
-    def find(request: Request) -> str | None:
-        host = request_host(request).lower().rsplit(":", 1)[0]
-        if not host.endswith(suffix):
-            return None
-        label = host[: -len(suffix)]
-        return label if label and "." not in label else None
-
-    return _raw_id_resolver(f"from subdomain of {base_domain}", find, lookup, ("Host",))
-
-
-def from_path_prefix(prefix: str = "/", *, lookup: Lookup | None = None) -> Resolver:
-    """The first path segment after ``prefix``: ``/t/acme/report`` -> ``acme`` for ``prefix="/t/"``.
-
-    The URL itself differs per tenant, so nothing needs to be added to ``Vary``.
-    """
-    start = "/" + prefix.strip("/") + "/" if prefix.strip("/") else "/"
-
-    def find(request: Request) -> str | None:
-        path = request_path(request)
-        if not path.startswith(start):
-            return None
-        return path[len(start) :].split("/", 1)[0] or None
-
-    return _raw_id_resolver(f"from path prefix {start}", find, lookup, ())
-
-
-def from_cookie(name: str, *, lookup: Lookup | None = None) -> Resolver:
-    """The tenant id in a cookie.
-
-    A plain cookie is written by the client: use this only with a ``lookup`` that verifies the value
-    (a signed session id, say), never with a bare tenant id a user could change.
-    """
-    # A lookup function may verify what it reads (a signed session id); a plain value or table cannot.
-    verified = lookup is not None and not isinstance(lookup, Mapping)
-    return _raw_id_resolver(
-        f"from cookie {name}", lambda r: request_cookie(r, name), lookup, ("Cookie",), not verified
-    )
-
-
 def from_environ(
     key: str = ENVIRON_KEY, *, lookup: Lookup | None = None, vary: Sequence[str] = ("Cookie",)
 ) -> Resolver:
@@ -336,7 +275,7 @@ def from_environ(
     """
 
     if isinstance(vary, str):
-        raise ValueError(f"vary must be a list of header names, e.g. ['Cookie'], not {vary!r}")
+        raise ConfigurationError(f"vary must be a list of header names, e.g. ['Cookie'], not {vary!r}")
 
     def from_mark(value: object) -> Tenant | None:
         if isinstance(value, Tenant):
@@ -352,74 +291,21 @@ def from_environ(
     return dataclasses.replace(named, mark_key=key, from_mark=from_mark)
 
 
-def first_of(*resolvers: AnyResolver) -> Resolver:
-    """The first tenant any of ``resolvers`` (sync or async) finds, tried in order."""
-    if not resolvers:
-        raise ValueError("first_of() needs at least one resolver")
-    vary = _merged_vary(resolvers)
-    sync_chain = [as_sync(r) for r in resolvers]
-    async_chain = [as_async(r) for r in resolvers]
+# The built-in resolvers live in ``resolvers.py``; ``embed_middleware.tenants`` stays a path for them
+# (and for the request readers). Imported last: ``resolvers`` builds on everything above.
+from . import embed_request as _embed_request  # noqa: E402
+from . import resolvers as _resolvers  # noqa: E402
 
-    def resolve(request: Request) -> Tenant | None:
-        for resolver in sync_chain:
-            tenant = resolver(request)
-            if tenant is not None:
-                return tenant
-        return None
-
-    async def resolve_async(request: Request) -> Tenant | None:
-        for resolver in async_chain:
-            tenant = await resolver(request)
-            if tenant is not None:
-                return tenant
-        return None
-
-    return _NamedResolver(
-        f"first of {len(resolvers)}",
-        resolve,
-        vary,
-        resolve_async,
-        # An anonymous request falls through to the last resolver: one client-read source is enough.
-        reads_client_input=any(map(reads_client_input, resolvers)),
-    )
-
-
-def require_all(*resolvers: AnyResolver) -> Resolver:
-    """The tenant only when every resolver finds one and all name the same id (the first one's Tenant).
-
-    ``require_all(session_tenant, from_subdomain("example.com"))``: a signed-in user of globex visiting
-    ``acme.example.com`` gets no token, and an anonymous visitor gets none either.
-    """
-    if len(resolvers) < 2:
-        raise ValueError("require_all() needs at least two resolvers to compare")
-    vary = _merged_vary(resolvers)
-    sync_chain = [as_sync(r) for r in resolvers]
-    async_chain = [as_async(r) for r in resolvers]
-
-    def agreed(found: list[Tenant | None]) -> Tenant | None:
-        first = found[0]
-        if first is None or any(t is None or t.id != first.id for t in found[1:]):
-            return None
-        return first
-
-    def resolve(request: Request) -> Tenant | None:
-        return agreed([resolver(request) for resolver in sync_chain])
-
-    async def resolve_async(request: Request) -> Tenant | None:
-        return agreed([await resolver(request) for resolver in async_chain])
-
-    return _NamedResolver(
-        f"require all of {len(resolvers)}",
-        resolve,
-        vary,
-        resolve_async,
-        # Only as client-controlled as its most trustworthy member.
-        reads_client_input=all(map(reads_client_input, resolvers)),
-    )
-
-
-def _merged_vary(resolvers: Sequence[AnyResolver]) -> tuple[str, ...]:
-    vary: list[str] = []
-    for resolver in resolvers:
-        vary.extend(h for h in vary_of(resolver) if h.lower() not in {v.lower() for v in vary})
-    return tuple(vary)
+request_cookie = _embed_request.request_cookie
+request_host = _embed_request.request_host
+request_path = _embed_request.request_path
+first_of = _resolvers.first_of
+from_cookie = _resolvers.from_cookie
+from_header = _resolvers.from_header
+from_path_prefix = _resolvers.from_path_prefix
+from_subdomain = _resolvers.from_subdomain
+in_main_thread = _resolvers.in_main_thread
+reads_client_input = _resolvers.reads_client_input
+vary_of = _resolvers.vary_of
+UNDECLARED_VARY = _resolvers.UNDECLARED_VARY
+require_all = _resolvers.require_all

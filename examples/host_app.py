@@ -2,7 +2,7 @@
 
 In the guide the page loads with an empty iframe, its JavaScript calls ``/generate-token`` and then
 sets the iframe's ``src``. Here the template writes the iframe's final URL with ``embed_url()`` /
-``embed_token()``, which put this request's placeholder (carrying a per-request nonce) where the token
+``embed_placeholder()``, which put this request's placeholder (carrying a per-request nonce) where the token
 goes, and ``EmbedWSGIMiddleware`` fills in a fresh token for the logged-in tenant as the page leaves
 the app: the chart loads with the page, and a page without a tenant carries no token at all. The
 page also shows a note anyone can edit: placeholder text typed there stays text and gets no token.
@@ -97,7 +97,7 @@ def create_app(signing_key: str, dashboard_url: str, *, reuse_window: int | None
     app.secret_key = os.environ.get("FLASK_SECRET_KEY") or secrets.token_urlsafe(32)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     dashboard_url = dashboard_url.rstrip("/")
-    add_embed_globals(app.jinja_env)  # {{ embed_url(...) }} and {{ embed_token(...) }} in templates
+    add_embed_globals(app.jinja_env)  # {{ embed_url(...) }} and {{ embed_placeholder(...) }} in templates
     #: A note shown to every visitor and editable by all of them: user content, as in any real app.
     notes: dict[str, str] = {"text": "Welcome! Edit this note: try <JWT_TOKEN:top_airlines> in it."}
 
@@ -183,7 +183,7 @@ LOGIN = """<!doctype html>
 """
 
 # The first iframe's URL comes from embed_url() (percent-encoded placeholder, origin checked); the
-# second's placeholder from embed_token() (raw). The middleware fills both, and nothing in the note.
+# second's placeholder from embed_placeholder() (raw). The middleware fills both, and nothing in the note.
 PAGE = """<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Analytics for {{ tenant_name }}</title>
@@ -206,7 +206,7 @@ chart).{% endif %}</p>
 <iframe title="Top airlines" data-resource="top_airlines" width="540" height="200"
   src="{{ embed_url(dashboard_url ~ '/embed/top_airlines', 'top_airlines') }}"></iframe>
 <iframe title="Bookings by day" data-resource="bookings_by_day" width="540" height="260"
-  src="{{ dashboard_url }}/embed/bookings_by_day?token={{ embed_token('bookings_by_day') }}"></iframe>
+  src="{{ dashboard_url }}/embed/bookings_by_day?token={{ embed_placeholder('bookings_by_day') }}"></iframe>
 <section aria-label="Team note">
   <h2>Team note</h2>
   <p id="note">{{ note }}</p>

@@ -2,7 +2,7 @@
 
 The host app (Flask, wrapped by ``EmbedWSGIMiddleware``) logs a visitor in as one of two tenants and
 serves a page that loads ``@superset-ui/embedded-sdk``. The page's first guest token is written into
-it by the middleware (``embed_token('sales')`` in a ``data-token`` attribute); the SDK asks for the
+it by the middleware (``embed_placeholder('sales')`` in a ``data-token`` attribute); the SDK asks for the
 next ones, 5 s before each expires, at the middleware's token endpoint. Superset verifies every token
 with the shared key and filters the dashboard's rows with the token's RLS clause: Acme sees Acme's
 rows, Globex Globex's, from one shared table.
@@ -174,7 +174,7 @@ header{display:flex;gap:1rem;align-items:baseline}
   <form method="post" action="/logout"><button type="submit">Log out</button></form></header>
 <p>The dashboard below is Apache Superset's, embedded with a guest token that this app signed for
 {{ name }}; Superset shows only {{ name }}'s rows.</p>
-<div id="dashboard" data-token="{{ embed_token('sales') }}" data-dashboard="{{ dashboard }}"
+<div id="dashboard" data-token="{{ embed_placeholder('sales') }}" data-dashboard="{{ dashboard }}"
   data-superset="{{ superset_url }}" data-endpoint="{{ endpoint }}"></div>
 <p id="token-status" aria-live="polite"></p>
 <script src="/static/superset-embedded-sdk.js"></script>

@@ -1,5 +1,5 @@
 """`make compat`: the compatibility matrix (tests/compat) in its own virtualenv, its table written to
-build/compat.md and into the README's "Servers and frameworks" section.
+build/compat.md and into the docs site's "Servers and frameworks" page (docs/servers.md).
 
     python scripts/compat.py            # install .venv-compat when its pins changed, run, render
     python scripts/compat.py render     # only render build/compat.json again
@@ -26,7 +26,8 @@ VENV = ROOT / ".venv-compat"
 REQUIREMENTS = ROOT / "tests" / "compat" / "requirements.txt"
 RESULTS = ROOT / "build" / "compat.json"
 TABLE = ROOT / "build" / "compat.md"
-README = ROOT / "README.md"
+#: The page whose table sits between BEGIN and END (it was README.md's section before the docs site).
+README = ROOT / "docs" / "servers.md"
 BEGIN = "<!-- compat:begin (written by `make compat` from build/compat.json; edit scripts/compat.py) -->"
 END = "<!-- compat:end -->"
 CHECKS = "page, stream, plain, json, endpoint, head, disconnect, log"

@@ -46,6 +46,7 @@ ALSO = ["flask", "django", "fastapi", "starlette", "uvicorn", "gunicorn", "redis
 EXCLUDED = {
     "tests/test_browser.py": "Chromium driven by Playwright",
     "tests/test_browser_injection.py": "Chromium driven by Playwright",
+    "tests/test_docs_site.py": "the docs site, built and opened in Chromium",
     "tests/test_isolation_under_load.py": "tens of thousands of requests through real servers",
     "tests/test_soak.py": "100,000 requests per adapter, resident memory sampled",
     "tests/interop": "a real Superset, run once by `make interop`",
@@ -182,13 +183,15 @@ def run_combination(interp: Interpreter, deps: str) -> Outcome:
             return outcome
         marker.write_text(interp.path)
     pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    # The test tools are a PEP 735 dependency group, which pip installs from 25.1 on.
+    upgrade_pip = [*pip, "--upgrade", "pip>=25.1"]
     if deps == "oldest":
-        install = [*pip, "-e", ".[test]", *OLDEST]
+        install = [*pip, "-e", ".", "--group", "test", *OLDEST]
     else:
-        install = [*pip, "--upgrade", "-e", ".[test]", *NEWEST]
-    # One resolution for the project, its test extra and the pins, so the test extra's own packages
+        install = [*pip, "--upgrade", "-e", ".", "--group", "test", *NEWEST]
+    # One resolution for the project, its test group and the pins, so the test group's own packages
     # (Flask, Django) come in versions that accept the pinned Werkzeug and asgiref.
-    if run(install, log) or run([str(python), "-m", "pip", "check"], log):
+    if run(upgrade_pip, log) or run(install, log) or run([str(python), "-m", "pip", "check"], log):
         outcome.result = "FAIL (install)"
         outcome.versions = installed_versions(python)
         outcome.seconds = time.monotonic() - started

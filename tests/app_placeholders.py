@@ -1,4 +1,4 @@
-"""The test apps' stand-in for a template calling ``embed_token()``: their own placeholders get the nonce.
+"""The test apps' stand-in for a template calling ``embed_placeholder()``: their placeholders get the nonce.
 
 Most suites describe a page by its placeholders in every spelling (``<JWT_TOKEN:a>``, ``&lt;JWT_TOKEN&gt;``,
 ``%3CJWT_TOKEN%3Aa%3E``), split across chunks in every way. Those pages are the app's own, so at request

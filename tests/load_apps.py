@@ -104,7 +104,7 @@ def tenant_key(tenant_id: str) -> str:
 
 
 TENANTS: dict[str, Tenant] = {
-    tenant_key(t): Tenant(t, claims={"org": org_of(t)}, resources=resources_of(t)) for t in TENANT_IDS
+    tenant_key(t): Tenant(t, locked_claims={"org": org_of(t)}, resources=resources_of(t)) for t in TENANT_IDS
 }
 _BY_ID = {tenant.id: tenant for tenant in TENANTS.values()}
 

@@ -295,7 +295,7 @@ async def test_starlette_request_state_marks_the_tenant() -> None:
 
     @app.get("/", response_class=HTMLResponse)
     async def page(request: StarletteRequest) -> str:
-        request.state.embed_tenant = Tenant("globex", claims={"workspace_id": "ws-g"})
+        request.state.embed_tenant = Tenant("globex", locked_claims={"workspace_id": "ws-g"})
         return f'<iframe src="x?token={embed_placeholder(request, "top")}">'
 
     app.add_middleware(EmbedASGIMiddleware, issuer=test_issuer(), resolver=from_environ())

@@ -1,7 +1,7 @@
 """Placeholder text planted by an attacker, in a real browser: no token ever reaches the attacker.
 
 A Flask host app (``embed_middleware.flask.Embed``) renders a logged-in tenant's page holding its own
-embed, ``<iframe src="{{ dashboard }}/embed/top_airlines?token={{ embed_token('top_airlines') }}">``,
+embed, ``<iframe src="{{ dashboard }}/embed/top_airlines?token={{ embed_placeholder('top_airlines') }}">``,
 and content an attacker controls, rendered the way apps render user content, each pointing at the
 attacker's server with a placeholder in every spelling the middleware recognises:
 
@@ -71,7 +71,8 @@ PAGE = """<!doctype html>
 <meta http-equiv="refresh" content="{{ delay }}; url={{ next }}">
 </head><body>
 <h1>Analytics</h1>
-<iframe id="embed" src="{{ dashboard }}/embed/top_airlines?token={{ embed_token('top_airlines') }}"></iframe>
+<iframe id="embed"
+  src="{{ dashboard }}/embed/top_airlines?token={{ embed_placeholder('top_airlines') }}"></iframe>
 <p class="comment">{{ comment }}</p>
 <img class="avatar" alt="" src="{{ avatar }}">
 <a class="next" href="{{ next }}">Continue</a>

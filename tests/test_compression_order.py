@@ -65,7 +65,7 @@ def issuer() -> TokenIssuer:
 
 
 def own_page(request: Any) -> bytes:
-    """PAGE with the app's placeholder for this request (what a template calling embed_token() writes)."""
+    """PAGE with the app's placeholder for this request (what a template's embed_placeholder() writes)."""
     return PAGE.replace(b"<JWT_TOKEN:top_airlines>", embed_placeholder(request, "top_airlines").encode())
 
 

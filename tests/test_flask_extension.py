@@ -1,5 +1,5 @@
 """The Flask extension: the resolver runs in Flask's request context, templates name placeholders with
-``embed_token()``, and the token endpoint is a Flask view answering as the core endpoint does."""
+``embed_placeholder()``, and the token endpoint is a Flask view answering as the core endpoint does."""
 
 from __future__ import annotations
 
@@ -13,19 +13,20 @@ from werkzeug.test import TestResponse
 from wsgi_helpers import KEY, decode
 
 from embed_middleware import ConfigurationError, EmbedWSGIMiddleware, Tenant, TokenIssuer
+from embed_middleware.errors import TokenIssueError
 from embed_middleware.flask import EXTENSION_KEY, TOKEN_VIEW, Embed
-from embed_middleware.placeholders import NONCE_KEY, EmbedContext
+from embed_middleware.placeholders import NONCE_KEY, EmbedContext, PlaceholderError
 
 RESOURCES = ("top_airlines", "bookings", "x", "a.b:c-d_1")
 
 TOKEN = re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
 TENANTS = {"acme": Tenant("acme"), "globex": Tenant("globex", resources=frozenset({"top_airlines"}))}
 PAGE = """<!doctype html>
-<iframe id="named" src="https://charts.example.com/e?token={{ embed_token('top_airlines') }}"></iframe>
-<iframe id="bare" src="https://charts.example.com/e?token={{ embed_token() }}"></iframe>
+<iframe id="named" src="https://charts.example.com/e?token={{ embed_placeholder('top_airlines') }}"></iframe>
+<iframe id="bare" src="https://charts.example.com/e?token={{ embed_placeholder() }}"></iframe>
 <iframe id="handwritten" src="https://charts.example.com/e?token={{ '<JWT_TOKEN:bookings>' }}"></iframe>
-<a id="link" href="{{ url_for('page', token=embed_token('top_airlines')) }}">same page</a>
-<p id="text">{{ embed_token('top_airlines') }}</p>
+<a id="link" href="{{ url_for('page', token=embed_placeholder('top_airlines')) }}">same page</a>
+<p id="text">{{ embed_placeholder('top_airlines') }}</p>
 """
 
 
@@ -86,7 +87,7 @@ def tokens_in(html: str, element_id: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("factory", [False, True], ids=["constructor", "init_app"])
-def test_both_forms_fill_what_embed_token_wrote_and_nothing_else(factory: bool) -> None:
+def test_both_forms_fill_what_embed_placeholder_wrote_and_nothing_else(factory: bool) -> None:
     app, embed = make_app(factory=factory)
     assert app.extensions[EXTENSION_KEY] is embed
     assert isinstance(app.wsgi_app, EmbedWSGIMiddleware)
@@ -111,11 +112,11 @@ def in_context(app: Flask, embed: Embed) -> Any:
     )
 
 
-def test_embed_token_writes_the_raw_placeholder_with_the_nonce_as_markup() -> None:
+def test_embed_placeholder_writes_the_raw_placeholder_with_the_nonce_as_markup() -> None:
     app, embed = make_app()
     with in_context(app, embed):
         rendered = render_template_string(
-            '<a href="?t={{ embed_token("a.b:c-d_1") }}">{{ embed_token() }}</a>'
+            '<a href="?t={{ embed_placeholder("a.b:c-d_1") }}">{{ embed_placeholder() }}</a>'
         )
     nonce = r"[A-Za-z0-9_-]{22}"
     expected = rf'<a href="\?t=<JWT_TOKEN:a\.b:c-d_1:({nonce})>"><JWT_TOKEN:({nonce})></a>'
@@ -124,22 +125,63 @@ def test_embed_token_writes_the_raw_placeholder_with_the_nonce_as_markup() -> No
     assert match.group(1) == match.group(2), "one nonce per request"
 
 
-def test_embed_token_outside_the_middleware_says_what_is_missing() -> None:
+def test_embed_placeholder_outside_the_middleware_says_what_is_missing() -> None:
     app, _ = make_app()
-    with app.test_request_context("/"), pytest.raises(ValueError, match="no embed middleware"):
-        render_template_string("{{ embed_token('x') }}")
+    with app.test_request_context("/"), pytest.raises(PlaceholderError, match="no embed middleware"):
+        render_template_string("{{ embed_placeholder('x') }}")
 
 
 @pytest.mark.parametrize("name", ['x"><script>', "", "a b", "x" * 65, 7])
-def test_embed_token_refuses_what_is_not_a_resource_name(name: object) -> None:
+def test_embed_placeholder_refuses_what_is_not_a_resource_name(name: object) -> None:
     app, embed = make_app()
-    with in_context(app, embed), pytest.raises(ValueError, match="not a resource name"):
-        render_template_string("{{ embed_token(name) }}", name=name)
+    with in_context(app, embed), pytest.raises(PlaceholderError, match="not a resource name"):
+        render_template_string("{{ embed_placeholder(name) }}", name=name)
+
+
+def test_embed_token_is_the_deprecated_name_of_embed_placeholder() -> None:
+    """It never returned a token: the old name still writes the same placeholder, with a warning."""
+    app, embed = make_app()
+    app.add_url_rule("/old", "old", lambda: render_template_string("<p>{{ embed_token('x') }}</p>"))
+    with in_context(app, embed):
+        new = render_template_string("{{ embed_placeholder('x') }}")
+        with pytest.warns(DeprecationWarning, match=r"embed_token\(\) is now embed_placeholder\(\)"):
+            old = render_template_string("{{ embed_token('x') }}")
+        with pytest.warns(DeprecationWarning, match="embed_placeholder"):
+            method = embed.embed_token("x")
+    assert old == new == str(method) and re.fullmatch(r"<JWT_TOKEN:x:[A-Za-z0-9_-]{22}>", new)
+    client = client_of(app, "acme")
+    with pytest.warns(DeprecationWarning, match="embed_placeholder"):
+        html = client.get("/old").get_data(as_text=True)
+    assert [decode(t)["resource"] for t in TOKEN.findall(html)] == ["x"], "and the middleware fills it"
+
+
+@pytest.mark.parametrize(
+    ("answer", "sub"),
+    [
+        (lambda: "globex", "globex"),
+        (lambda: Tenant("globex"), "globex"),
+        (lambda: None, None),
+        (lambda: "", None),
+    ],
+    ids=["str", "Tenant", "None", "empty str"],
+)
+def test_the_resolver_answers_a_tenant_its_id_or_none(answer: Any, sub: str | None) -> None:
+    """The one contract (``Tenant | str | None``), as for the middleware, its endpoint and Django."""
+    app, _ = make_app(resolver=answer, token_endpoint="/embed/token")
+    html = app.test_client().get("/").get_data(as_text=True)
+    assert {c["sub"] for c in tokens_in(html, "named")} == ({sub} if sub else set())
+    response = app.test_client().get("/embed/token?resource=top_airlines")
+    if sub is None:
+        assert response.status_code == 401
+    else:
+        assert claims_from(response)["sub"] == sub
 
 
 def test_custom_placeholder_word_is_what_templates_get() -> None:
     app, _ = make_app(placeholder="EMBED")
-    app.add_url_rule("/custom", "custom", lambda: render_template_string("<p>{{ embed_token('x') }}</p>"))
+    app.add_url_rule(
+        "/custom", "custom", lambda: render_template_string("<p>{{ embed_placeholder('x') }}</p>")
+    )
     html = client_of(app, "acme").get("/custom").get_data(as_text=True)
     assert decode(TOKEN.findall(html)[0])["resource"] == "x"
 
@@ -230,8 +272,10 @@ def test_a_resolver_that_raises_is_a_500_and_is_called_once() -> None:
 
 
 def test_a_resolver_returning_something_else_is_a_500() -> None:
-    app, _ = make_app(resolver=lambda: {"tenant": "acme"})
+    app, embed = make_app(resolver=lambda: {"tenant": "acme"})
     assert app.test_client().get("/").status_code == 500
+    with app.test_request_context("/"), pytest.raises(TokenIssueError, match="not Tenant, str or None"):
+        embed.resolve()
 
 
 def test_start_up_errors() -> None:

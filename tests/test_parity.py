@@ -377,7 +377,10 @@ CASES: list[tuple[Case, Callable[[Result], None]]] = [
         ),
         expect_clean_500,
     ),
-    (Case("resolver returns the wrong type", options={"resolver": lambda request: "acme"}), expect_clean_500),
+    (
+        Case("resolver returns the wrong type", options={"resolver": lambda request: b"acme"}),
+        expect_clean_500,
+    ),
     (
         Case(
             "claims hook raises",
@@ -417,7 +420,7 @@ CASES: list[tuple[Case, Callable[[Result], None]]] = [
         Case(
             "tenant-locked claims win",
             path="/?acct=666&region=eu",
-            tenant=Tenant("acme", claims={"env": {"ACCT_ID": "1"}}),
+            tenant=Tenant("acme", locked_claims={"env": {"ACCT_ID": "1"}}),
             options={"issuer": test_issuer(claims=env_claims)},
         ),
         expect_locked_claims,

@@ -27,7 +27,7 @@ from embed_middleware.profiles import (
     Profile,
     TinybirdProfile,
 )
-from embed_middleware.superset_profile import SupersetProfile
+from embed_middleware.profiles.superset import SupersetProfile
 from embed_middleware.tenants import Tenant
 
 KEY = "profiles-test-signing-key-" + "k" * 22  # 48 bytes
@@ -54,7 +54,7 @@ def final_claims(
     profile: Profile, tenant: Tenant, resource: str | None, ttl: int = 600, request: Request | None = None
 ) -> dict[str, Any]:
     """What the issuer signs: profile claims, tenant claims over them, then iat/exp/jti (and nbf)."""
-    claims = merge(profile(tenant, resource, request or make_request()), tenant.claims)
+    claims = merge(profile(tenant, resource, request or make_request()), tenant.locked_claims)
     claims.update(iat=NOW, exp=NOW + ttl, jti=secrets.token_urlsafe(16))
     if profile.nbf_from_iat:
         claims["nbf"] = claims["iat"]
@@ -160,7 +160,7 @@ def test_tinybird_final_claims_validate_and_roundtrip() -> None:
 def test_tinybird_locked_claims_replace_scopes_and_are_validated() -> None:
     locked = {"scopes": [{"type": "DATASOURCES:READ", "resource": "events", "filter": "org_id = 'acme'"}]}
     profile = TinybirdProfile(WORKSPACE)
-    claims = final_claims(profile, Tenant("acme", claims=locked), "top")
+    claims = final_claims(profile, Tenant("acme", locked_claims=locked), "top")
     assert claims["scopes"] == locked["scopes"]
     profile.validate(claims)
 
@@ -258,7 +258,7 @@ def test_chartio_named_resource_exact_shape() -> None:
 
 def test_chartio_env_from_request_loses_to_tenant_locked_env() -> None:
     profile = chartio(env=lambda tenant, resource, request: {k.upper(): v for k, v in request.args.items()})
-    tenant = Tenant("acme", claims={"env": {"ACCT_ID": "acme-1"}})
+    tenant = Tenant("acme", locked_claims={"env": {"ACCT_ID": "acme-1"}})
     claims = final_claims(profile, tenant, "ops")
     assert claims["env"] == {"REGION": "eu", "ACCT_ID": "acme-1"}
     assert claims["dashboard"] == 4410
@@ -362,7 +362,7 @@ def test_metabase_exact_shapes_params_always_present() -> None:
 
 def test_metabase_params_hook_and_locked_params() -> None:
     profile = metabase(params=lambda tenant, resource, request: {"region": request.args.getlist("region")})
-    tenant = Tenant("acme", claims={"params": {"account_id": 7}})
+    tenant = Tenant("acme", locked_claims={"params": {"account_id": 7}})
     claims = final_claims(profile, tenant, "overview")
     assert claims["params"] == {"region": ["eu"], "account_id": 7}
     profile.validate(claims)

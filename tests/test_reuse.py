@@ -79,14 +79,14 @@ def leaks(issuer: TokenIssuer, tenants: list[Tenant], resources: list[str], path
                     expected = {"tid": tenant.id, "resource": resource, "env": dict(wanted.args)}
                     if any(claims.get(name) != value for name, value in expected.items()):
                         found.append(f"{tenant.id}/{resource}{path} got {claims}")
-                    if tenant.claims and claims.get("org") != tenant.claims["org"]:
+                    if tenant.locked_claims and claims.get("org") != tenant.locked_claims["org"]:
                         found.append(f"{tenant.id} got org {claims.get('org')}")
     return found
 
 
 ATTACK_TENANTS = [
-    Tenant("acme", claims={"org": "acme-org"}),
-    Tenant("globex", claims={"org": "globex-org"}),
+    Tenant("acme", locked_claims={"org": "acme-org"}),
+    Tenant("globex", locked_claims={"org": "globex-org"}),
     Tenant("a|b"),  # ids and names built to collide in a key joined by a separator
     Tenant("a"),
 ]

@@ -17,13 +17,14 @@ import redis.asyncio
 from redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
 
 from embed_middleware.errors import ConfigurationError, RevocationStoreError
-from embed_middleware.revocation import (
+from embed_middleware.lifetime import MAX_TTL
+from embed_middleware.verify.revocation import (
     DEFAULT_RETENTION,
     MemoryRevocations,
     RedisRevocations,
     RevocationStore,
+    token_revoked,
 )
-from embed_middleware.tokens import MAX_TTL
 
 NOW = 1_700_000_000.123456  # a realistic time.time(), with the microseconds a float carries
 RETENTION = 100.0
@@ -194,7 +195,7 @@ def test_a_bad_before_is_refused(store: RevocationStore, before: Any) -> None:
 
 
 def test_a_tenant_id_must_be_a_str(store: RevocationStore) -> None:
-    with pytest.raises(TypeError, match="tenant_id must be a str"):
+    with pytest.raises(ConfigurationError, match="tenant_id must be a str"):
         store.revoke(42, NOW)  # type: ignore[arg-type]
 
 
@@ -393,3 +394,22 @@ def test_without_the_redis_package_the_message_says_what_to_install(
     with pytest.raises(ConfigurationError, match=r"pip install 'embed_middleware\[redis\]'"):
         RedisRevocations(url="redis://127.0.0.1/0")
     MemoryRevocations().revoke("acme")  # the default store needs nothing
+
+
+def test_one_function_decides_revocation_and_every_caller_asks_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from embed_middleware import reuse
+    from embed_middleware.verify import revocation, verifier
+
+    assert token_revoked(99, 100) and not token_revoked(100, 100) and not token_revoked(0, None)
+    assert reuse.token_revoked is verifier.token_revoked is revocation.token_revoked
+    calls: list[tuple[float, float | None]] = []
+
+    def spy(issued_at: float, cutoff: float | None) -> bool:
+        calls.append((issued_at, cutoff))
+        return False
+
+    monkeypatch.setattr(revocation, "token_revoked", spy)
+    store = MemoryRevocations()
+    store.revoke("acme", before=NOW)
+    assert store.is_revoked("acme", NOW - 10) is False  # the spy said so: the store asked it
+    assert calls == [(NOW - 10, NOW)]

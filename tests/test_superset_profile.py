@@ -15,7 +15,7 @@ from werkzeug.wrappers import Request
 
 from embed_middleware import ConfigurationError, SupersetProfile, Tenant, TokenIssuer
 from embed_middleware.profiles import PROFILES
-from embed_middleware.superset_profile import sql_literal
+from embed_middleware.profiles.superset import sql_literal
 
 KEY = "superset-profile-test-key-" + "k" * 38
 SALES = "5e2ff9db-9213-4f72-8b58-ed4a0bcf25bc"
@@ -156,7 +156,7 @@ def test_ttl_is_capped_at_start_up_and_floored_per_token() -> None:
 def test_no_rule_means_no_token_unless_rls_is_none() -> None:
     """An empty ``rls_rules`` reads every row in Superset: a tenant's locked claims cannot empty it."""
     with pytest.raises(ValueError, match="non-empty when the profile has rls"):
-        issue(Tenant("acme", claims={"rls_rules": []}))
+        issue(Tenant("acme", locked_claims={"rls_rules": []}))
     assert issue(Tenant("acme"), rls=None)["rls_rules"] == []
 
 
@@ -173,8 +173,8 @@ def test_no_rule_means_no_token_unless_rls_is_none() -> None:
 )
 def test_locked_claims_cannot_break_the_shape(locked: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="superset:"):
-        issue(Tenant("acme", claims=locked))
+        issue(Tenant("acme", locked_claims=locked))
 
 
 def test_extra_claims_pass_through() -> None:
-    assert issue(Tenant("acme", claims={"tid": "acme"}))["tid"] == "acme"
+    assert issue(Tenant("acme", locked_claims={"tid": "acme"}))["tid"] == "acme"

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Request
 
 from embed_middleware import (
     ENVIRON_KEY,
+    ConfigurationError,
     Resolver,
     Tenant,
     first_of,
@@ -22,10 +23,11 @@ from embed_middleware import (
     from_path_prefix,
     from_subdomain,
 )
-from embed_middleware.tenants import MAX_LOOKUP_VALUE, vary_of
+from embed_middleware.errors import TokenIssueError
+from embed_middleware.tenants import MAX_LOOKUP_VALUE, tenant_of, vary_of
 
-ACME = Tenant("acme", claims={"org": 1})
-GLOBEX = Tenant("globex", claims={"org": 2})
+ACME = Tenant("acme", locked_claims={"org": 1})
+GLOBEX = Tenant("globex", locked_claims={"org": 2})
 KNOWN: Mapping[str, Tenant] = {"acme": ACME, "globex": GLOBEX}
 
 
@@ -82,7 +84,7 @@ def test_printable_tenant_ids_are_accepted(tenant_id: str) -> None:
     ["", "x" * 257, "a\r\nb", "a\nb", "a\rb", "acme\x00", "\tacme", "a\x1b[31mb", "a\x7fb", "\x1f"],
 )
 def test_malformed_tenant_ids_are_refused(tenant_id: str) -> None:
-    with pytest.raises(ValueError, match="printable"):
+    with pytest.raises(ConfigurationError, match="printable"):
         Tenant(tenant_id)
 
 
@@ -95,7 +97,7 @@ def test_c1_control_characters_are_refused() -> None:
         assert unicodedata.category(control) == "Cc" and not control.isprintable()
         try:
             Tenant(f"acme{control}evil")
-        except ValueError:
+        except ConfigurationError:
             continue
         accepted.append(f"U+{ord(control):04X}")
     assert accepted == []
@@ -104,30 +106,88 @@ def test_c1_control_characters_are_refused() -> None:
 
 @pytest.mark.parametrize("tenant_id", [None, 42, b"acme", ["acme"]])
 def test_tenant_id_must_be_a_string(tenant_id: object) -> None:
-    with pytest.raises(ValueError, match="printable"):
+    with pytest.raises(ConfigurationError, match="printable"):
         Tenant(tenant_id)  # type: ignore[arg-type]
 
 
 def test_claims_are_read_only_and_copied() -> None:
     source = {"env": {"ACCT_ID": "1"}, "org": 7}
-    tenant = Tenant("acme", claims=source)
+    tenant = Tenant("acme", locked_claims=source)
     source["org"] = 999
     source["added"] = True
-    assert dict(tenant.claims) == {"env": {"ACCT_ID": "1"}, "org": 7}
+    assert dict(tenant.locked_claims) == {"env": {"ACCT_ID": "1"}, "org": 7}
     with pytest.raises(TypeError):
-        tenant.claims["org"] = 8  # type: ignore[index]
+        tenant.locked_claims["org"] = 8  # type: ignore[index]
     with pytest.raises(TypeError):
-        del tenant.claims["org"]  # type: ignore[attr-defined]
+        del tenant.locked_claims["org"]  # type: ignore[attr-defined]
     with pytest.raises(dataclasses.FrozenInstanceError):
-        tenant.claims = {}  # type: ignore[misc]
+        tenant.locked_claims = {}  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         tenant.id = "globex"  # type: ignore[misc]
 
 
 def test_claims_default_to_empty_and_must_be_a_mapping() -> None:
-    assert dict(Tenant("acme").claims) == {}
-    with pytest.raises(TypeError, match="mapping"):
-        Tenant("acme", claims=[("org", 1)])  # type: ignore[arg-type]
+    assert dict(Tenant("acme").locked_claims) == {}
+    with pytest.raises(ConfigurationError, match="mapping"):
+        Tenant("acme", locked_claims=[("org", 1)])  # type: ignore[arg-type]
+
+
+def test_claims_is_the_deprecated_name_of_locked_claims() -> None:
+    with pytest.warns(DeprecationWarning, match="locked_claims"):
+        old = Tenant("acme", claims={"org": 1}, resources=["top"])
+    new = Tenant("acme", locked_claims={"org": 1}, resources=["top"])
+    assert old == new and repr(old) == repr(new)
+    assert old == Tenant("acme", {"org": 1}, ["top"]), "the second positional argument is unchanged"
+    with pytest.warns(DeprecationWarning, match="locked_claims"):
+        assert dict(new.claims) == {"org": 1}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        new.claims = {}  # type: ignore[misc]
+    assert [f.name for f in dataclasses.fields(Tenant)] == ["id", "locked_claims", "resources"]
+    assert dataclasses.replace(new, id="globex") == Tenant("globex", {"org": 1}, ["top"])
+
+
+def test_claims_and_locked_claims_together_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match="locked_claims= only"):
+        Tenant("acme", locked_claims={"org": 1}, claims={"org": 2})
+
+
+def test_tenants_compare_by_value_and_stay_unhashable() -> None:
+    """Equality is the dataclass's, over (id, locked_claims, resources); a mapping field keeps it
+    unhashable, as it always was (a Tenant is no dict key: key on ``tenant.id``)."""
+    assert Tenant("acme", {"org": 1}) == Tenant("acme", {"org": 1}) != Tenant("acme", {"org": 2})
+    assert Tenant("acme") != Tenant("acme", resources=[])
+    with pytest.raises(TypeError):
+        hash(Tenant("acme"))
+
+
+def test_resources_must_be_names_not_one_string() -> None:
+    with pytest.raises(ConfigurationError, match="list of names"):
+        Tenant("acme", resources="top")
+
+
+# -- what a resolver answers ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (ACME, ACME),
+        ("acme", Tenant("acme")),
+        (None, None),
+        ("", None),
+        ("acme\r\nSet-Cookie: x=1", None),
+        ("x" * 257, None),
+    ],
+    ids=["tenant", "id", "none", "empty", "control characters", "too long"],
+)
+def test_tenant_of_is_the_one_rule_for_what_a_resolver_answers(answer: object, expected: object) -> None:
+    assert tenant_of(answer) == expected
+
+
+@pytest.mark.parametrize("answer", [42, b"acme", ["acme"], {"id": "acme"}, object()])
+def test_tenant_of_refuses_other_answers_as_a_resolver_bug(answer: object) -> None:
+    with pytest.raises(TokenIssueError, match="not Tenant, str or None"):
+        tenant_of(answer)
 
 
 def test_may_embed_any_resource_without_a_resource_list() -> None:
@@ -331,7 +391,7 @@ def test_from_cookie_with_lookups() -> None:
 
 
 def test_from_environ_returns_a_tenant_value_as_is() -> None:
-    tenant = Tenant("acme", claims={"env": {"ACCT_ID": "1"}})
+    tenant = Tenant("acme", locked_claims={"env": {"ACCT_ID": "1"}})
     resolve = from_environ()
     assert resolve(make_request(environ={ENVIRON_KEY: tenant})) is tenant
     # A Tenant the app set itself is trusted: no lookup is consulted.
@@ -472,7 +532,7 @@ def test_first_of_vary_counts_undeclared_functions_as_reading_anything() -> None
 
 
 def test_first_of_needs_a_resolver() -> None:
-    with pytest.raises(ValueError, match="at least one"):
+    with pytest.raises(ConfigurationError, match="at least one"):
         first_of()
 
 

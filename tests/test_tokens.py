@@ -13,7 +13,15 @@ import pytest
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from embed_middleware import ConfigurationError, IssuedToken, Tenant, TokenIssuer
+from embed_middleware import (
+    ConfigurationError,
+    EmbedError,
+    IssuedToken,
+    Tenant,
+    TokenIssuer,
+    Verifier,
+    lifetime,
+)
 from embed_middleware.tokens import DEFAULT_TTL, MAX_TTL
 
 KEY = "unit-test-signing-key-" + "s" * 26  # 48 bytes
@@ -181,7 +189,7 @@ def test_chartio_claims_come_out_exactly() -> None:
     def chartio(tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
         return {"organization": 1234, "dashboard": int(resource or 0), "env": {"DATE": request.args["date"]}}
 
-    tenant = Tenant("org-1", claims={"env": {"ACCT_ID": "1"}})
+    tenant = Tenant("org-1", locked_claims={"env": {"ACCT_ID": "1"}})
     claims = decode(TokenIssuer(KEY, claims=chartio).issue(tenant, "567", make_request()).token)
     assert without_registered(claims) == {
         "organization": 1234,
@@ -217,7 +225,7 @@ def test_tenant_claims_override_hook_claims_deeply() -> None:
 
     tenant = Tenant(
         "acme",
-        claims={
+        locked_claims={
             "env": {"ACCT_ID": "1"},
             "deep": {"a": {"b": "tenant"}},
             "scopes": [{"resource": "locked"}],
@@ -238,7 +246,7 @@ def test_tenant_claims_override_hook_claims_deeply() -> None:
 
 
 def test_tenant_claims_override_default_claims() -> None:
-    tenant = Tenant("acme", claims={"sub": "locked-subject", "resource": "locked"})
+    tenant = Tenant("acme", locked_claims={"sub": "locked-subject", "resource": "locked"})
     claims = decode(TokenIssuer(KEY).issue(tenant, "requested", make_request()).token)
     assert (claims["sub"], claims["resource"]) == ("locked-subject", "locked")
 
@@ -247,7 +255,7 @@ def test_neither_hook_nor_tenant_can_set_iat_exp_or_jti() -> None:
     def hook(tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
         return {"iat": 1, "exp": 9_999_999_999, "jti": "fixed", "nbf": 5}
 
-    tenants = [ACME, Tenant("t", claims={"exp": 9_999_999_999, "iat": 2, "jti": "locked"})]
+    tenants = [ACME, Tenant("t", locked_claims={"exp": 9_999_999_999, "iat": 2, "jti": "locked"})]
     for tenant in tenants:
         issuer = TokenIssuer(KEY, ttl=60, claims=hook, clock=lambda: FIXED_NOW)
         issued = issuer.issue(tenant, None, make_request())
@@ -264,12 +272,12 @@ def test_issuing_mutates_neither_the_hook_result_nor_the_tenant_claims() -> None
     def hook(tenant: Tenant, resource: str | None, request: Request) -> dict[str, Any]:
         return shared
 
-    tenant = Tenant("acme", claims={"env": {"ACCT_ID": "1"}})
+    tenant = Tenant("acme", locked_claims={"env": {"ACCT_ID": "1"}})
     issuer = TokenIssuer(KEY, claims=hook)
     first = decode(issuer.issue(tenant, None, make_request()).token)
     second = decode(issuer.issue(tenant, None, make_request()).token)
     assert shared == {"env": {"DATE": "x"}, "org": 1}
-    assert dict(tenant.claims) == {"env": {"ACCT_ID": "1"}}
+    assert dict(tenant.locked_claims) == {"env": {"ACCT_ID": "1"}}
     assert first["env"] == second["env"] == {"ACCT_ID": "1", "DATE": "x"}
     assert first["jti"] != second["jti"]
 
@@ -448,3 +456,35 @@ def test_configuration_error_never_contains_an_environment_key(monkeypatch: pyte
     with pytest.raises(ConfigurationError) as raised:
         TokenIssuer()
     assert "env-secret-short" not in everything_said_about(raised.value)
+
+
+# -- outside a request (CLIs, background jobs) -----------------------------------------------------
+
+
+def test_issue_without_a_request_passes_none_to_the_hook_and_takes_a_tenant_id() -> None:
+    seen: list[object] = []
+
+    def hook(tenant: Tenant, resource: str | None, request: Request | None) -> dict[str, Any]:
+        seen.append(request)
+        return {"org": tenant.id}
+
+    issuer = TokenIssuer(KEY, claims=hook)  # type: ignore[arg-type]
+    issued = issuer.issue("acme", "top")
+    claims = jwt.decode(issued.token, KEY, algorithms=["HS256"])
+    assert (claims["org"], claims["tid"], seen) == ("acme", "acme", [None])
+    assert jwt.decode(issuer.issue(Tenant("acme")).token, KEY, algorithms=["HS256"])["org"] == "acme"
+
+
+@pytest.mark.parametrize("tenant", [None, 5, b"acme", ""])
+def test_issue_refuses_what_is_not_a_tenant(tenant: object) -> None:
+    with pytest.raises(EmbedError):
+        TokenIssuer(KEY).issue(tenant)  # type: ignore[arg-type]
+
+
+def test_the_issuer_and_the_verifier_share_one_ttl_cap() -> None:
+    assert MAX_TTL == lifetime.MAX_TTL == 24 * 60 * 60
+    for ttl in (MAX_TTL + 1, 0):
+        with pytest.raises(ConfigurationError, match="24 hours"):
+            TokenIssuer(KEY, ttl=ttl)
+        with pytest.raises(ConfigurationError, match="24 hours"):
+            Verifier(KEY, max_ttl=ttl)

@@ -197,7 +197,7 @@ CASES: list[tuple[str, str, Case]] = [
     (
         "invalid_issuer",
         "other",
-        lambda: (Verifier(HS, issuer="x"), mint(HS, claims=GenericProfile(issuer="y"))),
+        lambda: (Verifier(HS, expected_issuer="x"), mint(HS, claims=GenericProfile(issuer="y"))),
     ),
     ("out_of_scope", "resource-claim", lambda: (Verifier(HS), mint(HS, resource="other"))),
     (
@@ -245,7 +245,9 @@ def test_the_same_tokens_pass_when_nothing_is_wrong() -> None:
     assert Verifier(HS).verify(tinybird, "pipe_a").resource == "pipe_a"
     assert Verifier(HS, allow_unscoped=True).verify(mint(HS, resource=None), "top").tenant_id == "acme"
     profile = GenericProfile(issuer="https://host.example", audience="charts")
-    Verifier(HS, audience="charts", issuer="https://host.example").verify(mint(HS, claims=profile), "top")
+    Verifier(HS, audience="charts", expected_issuer="https://host.example").verify(
+        mint(HS, claims=profile), "top"
+    )
 
 
 def test_leeway_stretches_a_just_expired_token() -> None:
@@ -403,7 +405,7 @@ def test_locked_params_from_each_profile() -> None:
         "pinned whatever pipe is asked for"
     )
     chartio = ChartioProfile(7, dashboards={"sales": 11}, env=lambda t, r, q: {"REGION": "eu"})
-    locked_tenant = Tenant("acme", claims={"env": {"ACCT_ID": "acme"}})
+    locked_tenant = Tenant("acme", locked_claims={"env": {"ACCT_ID": "acme"}})
     assert _locked(chartio, "sales", locked_tenant) == {"REGION": "eu", "ACCT_ID": "acme"}
     metabase = MetabaseProfile(dashboards={"sales": 3}, params=lambda t, r, q: {"tenant": t.id})
     assert _locked(metabase, "sales") == {"tenant": "acme"}
@@ -453,3 +455,44 @@ def test_pins_that_are_not_an_object_are_malformed() -> None:
     with pytest.raises(TokenRejected) as raised:
         default_locked_params({"params": "not a mapping"}, "p")
     assert raised.value.reason == "malformed"
+
+
+# -- one owner per rule ----------------------------------------------------------------------------
+
+
+def test_a_token_claiming_to_live_longer_than_the_cap_is_refused() -> None:
+    secret = "cap-test-secret-" + "z" * 40
+    now = int(time.time())
+    long_lived = jwt.encode({"tid": "acme", "iat": now, "exp": now + 86401}, secret, algorithm="HS256")
+    with pytest.raises(TokenRejected) as refused:
+        Verifier(secret, allow_unscoped=True).verify(long_lived)
+    assert refused.value.reason == "expired"
+    day = jwt.encode({"tid": "acme", "iat": now, "exp": now + 86400}, secret, algorithm="HS256")
+    assert Verifier(secret, allow_unscoped=True).verify(day).tenant_id == "acme"
+    with pytest.raises(TokenRejected):
+        Verifier(secret, allow_unscoped=True, max_ttl=600).verify(day)  # a stricter cap of one's own
+
+
+def test_issuer_is_a_deprecated_spelling_of_expected_issuer() -> None:
+    token = mint(HS, claims=GenericProfile(issuer="https://host.example"))
+    with pytest.warns(DeprecationWarning, match="expected_issuer"):
+        old = Verifier(HS, issuer="https://host.example")
+    assert old.expected_issuer == "https://host.example"
+    assert old.verify(token, "top").tenant_id == "acme"
+    with pytest.raises(TokenRejected, match="invalid_issuer"):
+        Verifier(HS, expected_issuer="https://elsewhere").verify(token, "top")
+    with pytest.warns(DeprecationWarning), pytest.raises(ConfigurationError, match="expected_issuer"):
+        Verifier(HS, issuer="a", expected_issuer="b")
+
+
+def test_the_issuer_and_the_verifier_coerce_keys_with_one_function() -> None:
+    from embed_middleware import key_sources, tokens
+    from embed_middleware.verify import verifier
+
+    assert tokens.coerce_keys is verifier.coerce_keys is key_sources.coerce_keys
+    public = SigningKey(ec.generate_private_key(ec.SECP256R1()).public_key(), algorithm="ES256")
+    assert key_sources.coerce_keys(public).active is public  # a verifier may hold a public key
+    with pytest.raises(ConfigurationError, match="private key to sign"):
+        key_sources.coerce_keys(public, signing=True)
+    with pytest.raises(ConfigurationError, match="private key to sign"):
+        TokenIssuer(public)

@@ -19,7 +19,7 @@ from embed_middleware import (
     Verifier,
     resource_from_path,
 )
-from embed_middleware.verifying import VerifyingASGIMiddleware
+from embed_middleware.verify import VerifyingASGIMiddleware
 
 KEY = SigningKey("e" * 48)
 EMBED = resource_from_path("/embed/")

@@ -40,7 +40,7 @@ from embed_middleware import (
     last_path_segment,
     resource_from_path,
 )
-from embed_middleware.verifying import lock_query
+from embed_middleware.verify import lock_query
 
 SECRET = "middleware-verify-secret-" + "m" * 39
 KEY = SigningKey(SECRET)
@@ -279,7 +279,7 @@ def test_starlette_request_state_carries_the_verified_token() -> None:
         return {"tenant": verified.tenant_id, "params": request.query_params.getlist("tenant")}
 
     app.add_middleware(VerifyingASGIMiddleware, verifier=Verifier(KEY), resource=EMBED)
-    token = mint(Tenant("acme", claims={"params": {"tenant": "acme"}}))
+    token = mint(Tenant("acme", locked_claims={"params": {"tenant": "acme"}}))
     messages = asyncio.run(call_asgi(app, http_scope(f"/embed/top?tenant=evil&token={token}")))
     assert messages[0]["status"] == 200
     assert json.loads(messages[1]["body"]) == {"tenant": "acme", "params": ["acme"]}
@@ -289,7 +289,7 @@ def test_starlette_request_state_carries_the_verified_token() -> None:
 
 # -- locked parameters ---------------------------------------------------------------------------
 
-LOCKED = Tenant("acme", claims={"fixed_params": {"tenant": "acme", "region": ["eu", "us"]}})
+LOCKED = Tenant("acme", locked_claims={"fixed_params": {"tenant": "acme", "region": ["eu", "us"]}})
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -343,7 +343,7 @@ def test_tenant_locked_claims_win_over_request_derived_ones() -> None:
     def claims(tenant: Tenant, resource: str | None, request: Any) -> dict[str, Any]:
         return {"env": {"ACCT_ID": request.args.get("acct", ""), "REGION": request.args.get("region", "")}}
 
-    tenant = Tenant("acme", claims={"env": {"ACCT_ID": "1"}})
+    tenant = Tenant("acme", locked_claims={"env": {"ACCT_ID": "1"}})
     app, _ = page_app(b"<JWT_TOKEN>", tenant=tenant)
     body = TestApp(checked(app, issuer=test_issuer(claims=claims))).get("/?acct=666&region=eu").body
     assert decode(body)["env"] == {"ACCT_ID": "1", "REGION": "eu"}
@@ -354,7 +354,7 @@ def test_resolver_or_claims_failure_is_a_clean_500(failure: str, caplog: pytest.
     def resolver(request: Any) -> Any:
         if failure == "raises":
             raise LookupError("tenant database down")
-        return "acme" if failure == "wrong_type" else Tenant("acme")
+        return b"acme" if failure == "wrong_type" else Tenant("acme")
 
     def claims(tenant: Tenant, resource: str | None, request: Any) -> dict[str, Any]:
         raise KeyError("missing workspace")
@@ -592,7 +592,7 @@ def test_flask_app_marks_its_tenant_while_handling() -> None:
 
     @app.get("/dashboard")
     def dashboard() -> str:
-        flask.request.environ["embed.tenant"] = Tenant("globex", claims={"workspace_id": "ws-globex"})
+        flask.request.environ["embed.tenant"] = Tenant("globex", locked_claims={"workspace_id": "ws-globex"})
         # Jinja autoescaping turns the placeholder into &lt;JWT_TOKEN:top:NONCE&gt;.
         own_placeholder = embed_placeholder(flask.request, "top")
         return flask.render_template_string('<iframe src="/embed?token={{ p }}">', p=own_placeholder)

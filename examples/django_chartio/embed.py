@@ -2,7 +2,7 @@
 
 The guide's payload, split by trust: the filter form's values come from the query string and go
 into ``env`` through the claims hook; ``ACCT_ID`` comes from the session and goes into
-``Tenant.claims``, which the issuer merges over whatever the hook returned, so no query parameter
+``Tenant.locked_claims``, which the issuer merges over whatever the hook returned, so no query parameter
 (``?acct_id=2``, ``?ACCT_ID=2``) can change whose rows the dashboard shows.
 """
 
@@ -47,7 +47,7 @@ def tenant_of(request: Any) -> Tenant | None:
     tenant, account = request.session.get("tenant"), request.session.get("ACCT_ID")
     if tenant not in TENANT_NAMES or not isinstance(account, str):
         return None
-    return Tenant(tenant, claims={"env": {"ACCT_ID": account}}, resources=RESOURCES)
+    return Tenant(tenant, locked_claims={"env": {"ACCT_ID": account}}, resources=RESOURCES)
 
 
 #: Ten minutes: the guide's tokens live a day, but a copied iframe URL should die sooner.

@@ -44,7 +44,7 @@ EMBED_MIDDLEWARE = {
 #: The Chartio organisation's embed secret, shared with the stand-in (Chartio holds its own copy).
 CHARTIO_SECRET = os.environ.get("EMBED_SIGNING_KEY") or secrets.token_urlsafe(48)
 CHARTIO_ORGANIZATION = 16417
-#: Placeholder names to dashboard ids: ``{% embed_token "flights" %}`` embeds dashboard 38727.
+#: Placeholder names to dashboard ids: ``{% embed_placeholder "flights" %}`` embeds dashboard 38727.
 CHARTIO_DASHBOARDS = {"flights": 38727}
 #: Where the iframes point: this project's stand-in; ``"https://embed.chartio.com/d/"`` for Chartio.
 CHARTIO_EMBED_BASE = "/chartio/d/"

@@ -90,7 +90,7 @@ def test_each_tenant_reads_only_its_rows(stack: Stack, tenant: str) -> None:
 
 def test_unknown_claims_are_ignored(stack: Stack) -> None:
     """A reserved ``tid`` claim (and the issuer's ``jti``) does not upset Superset."""
-    assert rows(stack, mint(stack, Tenant("acme", claims={"tid": "acme"}))) == expected("acme")
+    assert rows(stack, mint(stack, Tenant("acme", locked_claims={"tid": "acme"}))) == expected("acme")
 
 
 def test_naive_concatenation_leaks_every_tenant(stack: Stack) -> None:

@@ -55,7 +55,7 @@ def page(top: str, side: str) -> str:
 
 
 #: The same page as a Jinja2 template, for frameworks that render with Jinja2.
-PAGE_TEMPLATE = page("{{ embed_token('top') }}", "{{ embed_token('side') }}")
+PAGE_TEMPLATE = page("{{ embed_placeholder('top') }}", "{{ embed_placeholder('side') }}")
 
 
 def stream_chunks(placeholder: str) -> list[bytes]:

@@ -1,5 +1,6 @@
 """Django, WSGI (``wsgi``) and ASGI (``asgi``): ``EmbedMiddleware`` in MIDDLEWARE below CommonMiddleware
-(and below sessions/auth), GZipMiddleware if any above both; templates write ``{% embed_token "top" %}``."""
+(and below sessions/auth), GZipMiddleware if any above both; templates write
+``{% embed_placeholder "top" %}``."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ from embed_middleware import embed_placeholder  # noqa: E402
 from embed_middleware.django import embed_token_view  # noqa: E402
 
 TEMPLATE = engines["django"].from_string(
-    "{% load embed %}" + page('{% embed_token "top" %}', '{% embed_token "side" %}')
+    "{% load embed %}" + page('{% embed_placeholder "top" %}', '{% embed_placeholder "side" %}')
 )
 
 

@@ -1,4 +1,4 @@
-"""Flask: the extension wraps ``app.wsgi_app``; templates write ``{{ embed_token('top') }}``."""
+"""Flask: the extension wraps ``app.wsgi_app``; templates write ``{{ embed_placeholder('top') }}``."""
 
 from __future__ import annotations
 

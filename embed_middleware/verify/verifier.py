@@ -18,18 +18,29 @@ this module chooses the key, pins the algorithm to the key's own, and adds scope
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
 
-from .errors import ConfigurationError
-from .keys import ALGORITHMS, KeyMaterial, KeySet, SigningKey, coerce_keys
-from .revocation import RevocationStore
-from .tenant_binding import is_tenant_id
-from .tenant_keys import DEFAULT_TENANT_CLAIM, TenantKeys
-from .verify_claims import REASONS, TokenRejected, default_locked_params, default_scopes, unverified
+from ..errors import ConfigurationError
+from ..jwk import is_tenant_id
+from ..key_sources import coerce_keys
+from ..keys import ALGORITHMS, KeyMaterial, KeySet, SigningKey
+from ..lifetime import MAX_TTL, ttl_setting, within_cap
+from ..tenant_keys import DEFAULT_TENANT_CLAIM, TenantKeys
+from .claims import (
+    REASONS,
+    TokenRejected,
+    VerifiedToken,
+    default_locked_params,
+    default_scopes,
+    pyjwt_reason,
+    unverified,
+)
+from .revocation import RevocationStore, token_revoked
 
 __all__ = [
     "MAX_LEEWAY",
@@ -49,35 +60,6 @@ MAX_LEEWAY = 300
 #: header limit: longer input is refused before any parser sees it.
 MAX_TOKEN_LENGTH = 8192
 
-# Most specific first: InvalidSignatureError is a DecodeError, ExpiredSignatureError an InvalidTokenError.
-_PYJWT_REASONS: tuple[tuple[type[Exception], str], ...] = (
-    (jwt.ExpiredSignatureError, "expired"),
-    (jwt.ImmatureSignatureError, "not_yet_valid"),
-    (jwt.InvalidAudienceError, "invalid_audience"),
-    (jwt.InvalidIssuerError, "invalid_issuer"),
-    (jwt.MissingRequiredClaimError, "missing_claim"),
-    (jwt.InvalidSignatureError, "invalid_signature"),
-    (jwt.InvalidAlgorithmError, "algorithm_not_allowed"),
-    (jwt.InvalidIssuedAtError, "malformed"),  # a non-numeric iat (a future one is "immature")
-)
-
-
-@dataclass(frozen=True)
-class VerifiedToken:
-    """A token whose signature, lifetime, audience, scope and revocation all checked out."""
-
-    claims: Mapping[str, Any]
-    header: Mapping[str, Any]
-    key: SigningKey
-    tenant_id: str | None
-    resource: str | None
-    locked: Mapping[str, Any] = field(default_factory=dict)
-
-    def __repr__(self) -> str:
-        return (
-            f"VerifiedToken(tenant_id={self.tenant_id!r}, resource={self.resource!r}, kid={self.key.kid!r})"
-        )
-
 
 @dataclass(frozen=True)
 class Verifier:
@@ -94,6 +76,7 @@ class Verifier:
     #: Allowed algorithms; a token must also use its key's own algorithm (no alg confusion).
     algorithms: Collection[str] | None = None
     audience: str | Sequence[str] | None = None
+    #: Deprecated spelling of ``expected_issuer`` (``issuer=`` is a TokenIssuer on the host side).
     issuer: str | None = None
     #: Seconds of clock skew tolerated on exp/nbf/iat.
     leeway: float = 0
@@ -111,8 +94,23 @@ class Verifier:
     max_token_length: int = MAX_TOKEN_LENGTH
     scopes_of: Callable[[Mapping[str, Any]], frozenset[str] | None] = default_scopes
     locked_params_of: Callable[[Mapping[str, Any], str | None], Mapping[str, Any]] = default_locked_params
+    #: The ``iss`` claim every token must carry (None: ``iss`` is not checked).
+    expected_issuer: str | None = None
+    #: The longest life (``exp - iat``) a token may claim; 24 hours at most, whatever is set here.
+    max_ttl: int = MAX_TTL
 
     def __post_init__(self) -> None:
+        if self.issuer is not None:
+            warnings.warn(
+                "Verifier(issuer=...) is deprecated: it names the expected 'iss' claim, so it is now "
+                "spelled expected_issuer=",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            if self.expected_issuer not in (None, self.issuer):
+                raise ConfigurationError("pass expected_issuer= only (issuer= is its deprecated spelling)")
+            object.__setattr__(self, "expected_issuer", self.issuer)
+        object.__setattr__(self, "max_ttl", ttl_setting(self.max_ttl, "max_ttl"))
         keys = coerce_keys(self.keys, algorithm=self.algorithm, kid=self.kid)
         object.__setattr__(self, "keys", keys)
         if isinstance(keys, TenantKeys):
@@ -150,14 +148,16 @@ class Verifier:
                 key.verifying_key,
                 algorithms=[key.algorithm],
                 audience=self.audience,
-                issuer=self.issuer,
+                issuer=self.expected_issuer,
                 leeway=self.leeway,
                 options={"require": list(self.require)},
             )
         except Exception as error:  # PyJWT's errors by kind; anything else a parser raised is malformed
             raise TokenRejected(
-                _reason_of(error), str(error) if isinstance(error, jwt.PyJWTError) else ""
+                pyjwt_reason(error), str(error) if isinstance(error, jwt.PyJWTError) else ""
             ) from None
+        if not within_cap(claims, self.max_ttl):
+            raise TokenRejected("expired", f"the token claims to live longer than {self.max_ttl} s")
         if not key_set.admits(key, claims.get(self.tenant_claim)):
             # A per-tenant JWKS key used for another tenant's token: not that tenant's signature.
             raise TokenRejected("invalid_signature", "the key is bound to another tenant")
@@ -183,7 +183,7 @@ class Verifier:
         issued_at = verified.claims.get("iat")
         if not isinstance(issued_at, int | float) or isinstance(issued_at, bool):
             raise TokenRejected("missing_claim", "no numeric 'iat' to check revocation by")
-        if cutoff is not None and issued_at < cutoff:
+        if token_revoked(issued_at, cutoff):
             raise TokenRejected("revoked", "issued before the tenant's revocation cut-off")
 
     def _tenant_of(self, claims: Mapping[str, Any]) -> str | None:
@@ -248,13 +248,6 @@ def verify(token: str | None, keys: Any, *, resource: str | None = None, **optio
     return Verifier(keys, **options).verify(token, resource)
 
 
-def _reason_of(error: Exception) -> str:
-    for kind, reason in _PYJWT_REASONS:
-        if isinstance(error, kind):
-            return reason
-    return "malformed"
-
-
 def _check_settings(verifier: Verifier) -> None:
     """Every setting checked at construction: a ConfigurationError that says what to fix, never a
     TypeError at the first request, and never a ``str`` where a list is meant ("exp" is not e, x, p)."""
@@ -285,8 +278,9 @@ def _check_settings(verifier: Verifier) -> None:
         )
     ):
         raise ConfigurationError(f"audience must be a str or a list of str, not {type(audience).__name__}")
-    if verifier.issuer is not None and not isinstance(verifier.issuer, str):
-        raise ConfigurationError(f"issuer must be a str, not {type(verifier.issuer).__name__}")
+    expected = verifier.expected_issuer
+    if expected is not None and not isinstance(expected, str):
+        raise ConfigurationError(f"expected_issuer must be a str, not {type(expected).__name__}")
     leeway = verifier.leeway
     if isinstance(leeway, bool) or not isinstance(leeway, int | float) or not 0 <= leeway <= MAX_LEEWAY:
         raise ConfigurationError(f"leeway must be between 0 and {MAX_LEEWAY} seconds, not {leeway!r}")

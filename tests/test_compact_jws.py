@@ -1,0 +1,81 @@
+"""Our compact serialisation (keys.SigningKey.encode) against PyJWT: every token decodes with plain
+``jwt.decode``, for every algorithm and every issuer option, and matches what ``jwt.encode`` writes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from embed_middleware import ConfigurationError, KeySet, SigningKey, Tenant, TenantKeys, TokenIssuer
+
+SECRET = "compact-jws-test-secret-" + "c" * 40  # 64 bytes: enough for HS512
+ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "PS256", "ES256", "EdDSA")
+
+
+@pytest.fixture(scope="module")
+def keys() -> dict[str, SigningKey]:
+    private: dict[str, Any] = {
+        "RS256": rsa.generate_private_key(65537, 2048),
+        "PS256": rsa.generate_private_key(65537, 2048),
+        "ES256": ec.generate_private_key(ec.SECP256R1()),
+        "EdDSA": ed25519.Ed25519PrivateKey.generate(),
+    }
+    made = {name: SigningKey(SECRET, algorithm=name) for name in ("HS256", "HS384", "HS512")}
+    made.update({name: SigningKey(key, algorithm=name) for name, key in private.items()})
+    return made
+
+
+def plain_decode(token: str, key: SigningKey, **options: Any) -> dict[str, Any]:
+    decoded: dict[str, Any] = jwt.decode(token, key.verifying_key, algorithms=[key.algorithm], **options)
+    return decoded
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_every_algorithm_decodes_with_plain_pyjwt(keys: dict[str, SigningKey], algorithm: str) -> None:
+    key = keys[algorithm]
+    issued = TokenIssuer(key).issue("acme", "top")
+    claims = plain_decode(issued.token, key)
+    assert (claims["sub"], claims["tid"], claims["resource"]) == ("acme", "acme", "top")
+    header = jwt.get_unverified_header(issued.token)
+    assert header == {"alg": algorithm, "typ": "JWT", **({"kid": key.kid} if key.kid else {})}
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "HS512", "RS256", "EdDSA"])
+def test_the_token_is_byte_for_byte_what_pyjwt_writes(keys: dict[str, SigningKey], algorithm: str) -> None:
+    """Deterministic signatures (HMAC, PKCS#1 v1.5, Ed25519) make the whole token comparable."""
+    key = keys[algorithm]
+    payload = {"sub": "acme", "n": [1, 2], "s": "é"}
+    ours = key.encode(json.dumps(payload, separators=(",", ":")).encode())
+    signing = SECRET if key.symmetric else key._signing  # the private key object
+    headers = {"kid": key.kid} if key.kid else None
+    assert ours == jwt.encode(payload, signing, algorithm=algorithm, headers=headers)
+
+
+def test_kid_rotation_and_per_tenant_keys_decode_with_plain_pyjwt(keys: dict[str, SigningKey]) -> None:
+    new, old = SigningKey(SECRET, kid="2026-11"), SigningKey("o" * 48, kid="2026-10")
+    token = TokenIssuer(KeySet(new, old)).issue("acme").token
+    assert jwt.get_unverified_header(token)["kid"] == "2026-11"
+    assert plain_decode(token, new)["sub"] == "acme"
+    per_tenant = TenantKeys({"acme": keys["ES256"], "globex": keys["EdDSA"]})
+    issuer = TokenIssuer(per_tenant)
+    assert plain_decode(issuer.issue("acme").token, keys["ES256"])["tid"] == "acme"
+    assert plain_decode(issuer.issue(Tenant("globex")).token, keys["EdDSA"])["tid"] == "globex"
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "ES256", "EdDSA"])
+def test_a_reused_token_decodes_with_plain_pyjwt(keys: dict[str, SigningKey], algorithm: str) -> None:
+    issuer = TokenIssuer(keys[algorithm], ttl=600, reuse=300)
+    first = issuer.issue("acme", "top")
+    assert issuer.issue("acme", "top") is first
+    claims = plain_decode(first.token, keys[algorithm])
+    assert claims["jti"] == first.jti and claims["exp"] - claims["iat"] == 600
+
+
+def test_a_public_key_cannot_encode(keys: dict[str, SigningKey]) -> None:
+    public = SigningKey(keys["ES256"].verifying_key, algorithm="ES256")
+    with pytest.raises(ConfigurationError, match="public key"):
+        public.encode(b"{}")
