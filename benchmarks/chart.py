@@ -1,19 +1,23 @@
-"""The table as files: Markdown for pull requests and notes, an SVG chart for the README.
+"""The table as files: Markdown for pull requests and notes, a chart for the README and the docs site.
 
 The chart draws each row that has one ratio and one target as a bar on a logarithmic axis (ratios
 run from 0.01x to tens of x), its target as a tick, green when met and red when missed; a row with
-several ratios or none is left out (it stays in the table). SVG is written by hand: a few dozen
-lines of markup, no plotting library to install, and it renders on GitHub and scales in any browser.
+several ratios or none is left out (it stays in the table). It is written as SVG by hand (a few dozen
+lines of markup, no plotting library to install), then rasterised to PNG by the Chromium the browser
+row drives already (Playwright), since the docs site shows ``docs/bench.png``.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
 import re
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
+from .browser import CHROMIUM, CHROMIUM_ARGS
 from .report import HEADER, Row
 
 _RATIO = re.compile(r"^\*{0,2}(\d+(?:\.\d+)?)x\*{0,2}$")
@@ -88,3 +92,30 @@ def svg(rows: Sequence[Row], title: str) -> str:
 def write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
+
+
+def rasterise(picture: str, path: Path) -> str | None:
+    """Writes ``picture`` (SVG markup) to ``path`` as a PNG at twice its size, through headless
+    Chromium; returns why it could not (no Playwright, no Chromium, a launch failure), or None."""
+    if importlib.util.find_spec("playwright") is None:
+        return "playwright not installed (pip install 'embed_middleware[bench]')"
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"Chromium not found at {CHROMIUM}"
+    from playwright.sync_api import Error, sync_playwright  # type: ignore[import-not-found, unused-ignore]
+
+    size = re.search(r'width="(\d+)" height="(\d+)"', picture)
+    width, height = (int(size.group(1)), int(size.group(2))) if size else (1100, 900)
+    args = [*CHROMIUM_ARGS, *(["--no-sandbox"] if os.geteuid() == 0 else [])]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args, timeout=60_000)
+            try:
+                page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=2)
+                page.set_content(f'<html><body style="margin:0">{picture}</body></html>')
+                page.locator("svg").screenshot(path=str(path))
+            finally:
+                browser.close()
+    except Error as error:
+        return f"Chromium failed: {str(error).splitlines()[0]}"
+    return None
