@@ -61,7 +61,7 @@ matrix:
 	$(PYTHON) scripts/matrix.py
 
 ## Print the benchmark table (ratios measured side by side in one run; progress on stderr, about ten
-## minutes), and write it to build/bench.md and as a chart to docs/bench.svg (the README's). The
+## minutes), and write it to build/bench.md and as a chart to docs/bench.png (the docs'). The
 ## end-to-end rows need wrk, the browser row Debian's Chromium (/usr/bin/chromium, driven by
 ## Playwright): each installed here with apt-get when missing and running as root, otherwise those
 ## rows print "skipped". One group only: .venv/bin/python -m benchmarks --only inprocess [--quick].
