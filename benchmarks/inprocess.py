@@ -44,7 +44,8 @@ from embed_middleware import (
 from . import inprocess_apps as apps
 from .progress import Progress
 from .report import Row
-from .serving_app import RESOURCE, RESOURCES, SIGNING_KEY, TENANT_HEADER, async_tenant_of, stand_in, tenant_of
+from .serving_app import RESOURCE, RESOURCES, SIGNING_KEY, stand_in
+from .serving_fastapi import TENANT_HEADER, async_tenant_of, tenant_of
 from .timing import rotate
 
 

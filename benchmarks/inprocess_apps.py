@@ -45,13 +45,13 @@ from .serving_app import (
     PLAIN,
     SIGNING_KEY,
     TENANT,
-    TENANT_HEADER,
     Message,
     Page,
     Scope,
     Writer,
     write_stand_in,
 )
+from .serving_fastapi import TENANT_HEADER
 
 #: Where a WSGI app marks its tenant for ``from_environ()``, spelled as the README tells users to.
 MARK_KEY = "embed.tenant"

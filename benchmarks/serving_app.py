@@ -4,8 +4,7 @@
 than a framework, so that its wrapped/raw ratio shows the middleware's cost undiluted by routing: the
 worst case, a do-nothing app. ``fastapi_raw``/``fastapi_wrapped`` are factories (``uvicorn
 --factory``) for the same routes as a FastAPI app, the kind of app the middleware is actually put in
-front of; they import FastAPI only when called, so this module (and the runner that imports the
-pages from it) loads without FastAPI installed. ``serving_wsgi_app`` serves the same routes from
+front of, live in ``serving_fastapi``. ``serving_wsgi_app`` serves the same routes from
 Flask, for gunicorn.
 
 **The app writes its own placeholders, per request.** Only a placeholder carrying the request's nonce
@@ -35,8 +34,8 @@ Routes, identical in every app:
 ``lifespan`` is answered, so uvicorn starts without complaint; the middleware passes it through.
 """
 
-# No ``from __future__ import annotations``: FastAPI resolves a view's annotations in the module's
-# globals, and the FastAPI names here are imported inside the factory, so they must be real objects.
+from __future__ import annotations
+
 import json
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -47,11 +46,9 @@ from werkzeug.test import EnvironBuilder
 from embed_middleware import (
     EmbedASGIMiddleware,
     EmbedWSGIMiddleware,
-    Tenant,
     TokenIssuer,
     embed_placeholder,
     from_environ,
-    from_header,
 )
 
 from .rewriting import filler
@@ -277,75 +274,3 @@ wrapped = EmbedASGIMiddleware(bare_app(embed_placeholder), issuer=issuer(), reso
 wrapped_reuse = EmbedASGIMiddleware(
     bare_app(embed_placeholder), issuer=issuer(REUSE_WINDOW), resolver=from_environ()
 )
-
-
-#: The header a trusted proxy sets with the tenant id: every wrk run and check sends it, to both sides.
-TENANT_HEADER = "X-Tenant"
-
-
-def tenant_of(request: Any) -> Tenant | None:
-    """A plain ``def`` resolver as users write one (the middleware runs it off the event loop)."""
-    value = request.headers.get(TENANT_HEADER)
-    return Tenant(value) if value else None
-
-
-async def async_tenant_of(request: Any) -> Tenant | None:
-    """The same as an ``async def`` resolver (awaited on the event loop)."""
-    return tenant_of(request)
-
-
-#: The resolver kinds the FastAPI pairs are run with, by name.
-RESOLVERS: dict[str, Callable[[], Any]] = {
-    "environ": from_environ,
-    "header": lambda: from_header(TENANT_HEADER),
-    "def": lambda: tenant_of,
-    "async": lambda: async_tenant_of,
-}
-
-
-def _fastapi_app(*, embed: bool, resolver: str = "environ") -> Any:
-    """The same routes as a FastAPI app: what a real user's app costs per request. Every view marks
-    the tenant on ``request.state`` (a resolver other than ``from_environ()`` ignores the mark)."""
-    from fastapi import FastAPI, Request, Response
-
-    app = FastAPI()
-    write = embed_placeholder if embed else write_stand_in
-
-    def route(path: str, content_type: str, page: Page, mark: bool) -> None:
-        async def view(request: Request) -> Response:
-            if mark:
-                request.state.embed_tenant = TENANT
-            return Response(page.render(write, request), media_type=content_type)
-
-        app.add_api_route(path, view, methods=["GET"], name=path)
-
-    for path, served in ROUTES.items():
-        route(path, served.content_type, served.page, served.mark)
-    if embed:
-        app.add_middleware(EmbedASGIMiddleware, issuer=issuer(), resolver=RESOLVERS[resolver]())
-    return app
-
-
-def fastapi_raw() -> Any:
-    """``uvicorn --factory benchmarks.serving_app:fastapi_raw``: the floor of the FastAPI rows."""
-    return _fastapi_app(embed=False)
-
-
-def fastapi_wrapped() -> Any:
-    """``uvicorn --factory benchmarks.serving_app:fastapi_wrapped``: the app with the middleware."""
-    return _fastapi_app(embed=True)
-
-
-def fastapi_wrapped_header() -> Any:
-    """The wrapped FastAPI app with ``from_header("X-Tenant")``."""
-    return _fastapi_app(embed=True, resolver="header")
-
-
-def fastapi_wrapped_def() -> Any:
-    """The wrapped FastAPI app with a plain ``def`` resolver."""
-    return _fastapi_app(embed=True, resolver="def")
-
-
-def fastapi_wrapped_async() -> Any:
-    """The wrapped FastAPI app with an ``async def`` resolver."""
-    return _fastapi_app(embed=True, resolver="async")
