@@ -60,9 +60,11 @@ matrix:
 	@sh scripts/ensure-package.sh /usr/bin/chromium chromium "the browser tests"
 	$(PYTHON) scripts/matrix.py
 
-## Print the benchmark table (ratios measured side by side in one run). The end-to-end rows need
-## wrk, the browser row Debian's Chromium (/usr/bin/chromium, driven by Playwright): each installed here
-## with apt-get when missing and running as root, otherwise those rows print "skipped".
+## Print the benchmark table (ratios measured side by side in one run; progress on stderr, about ten
+## minutes), and write it to build/bench.md and as a chart to docs/bench.png (the docs'). The
+## end-to-end rows need wrk, the browser row Debian's Chromium (/usr/bin/chromium, driven by
+## Playwright): each installed here with apt-get when missing and running as root, otherwise those
+## rows print "skipped". One group only: .venv/bin/python -m benchmarks --only inprocess [--quick].
 bench: $(BENCH_STAMP)
 	@sh scripts/ensure-package.sh wrk wrk "the end-to-end rows"
 	@sh scripts/ensure-package.sh /usr/bin/chromium chromium "the browser row"

@@ -33,7 +33,7 @@ import contextlib
 import io
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from time import thread_time_ns
@@ -144,10 +144,12 @@ def echo_asgi(write: Writer) -> ASGIApp:
     return app
 
 
-def wsgi_client(app: WSGIApplication, path: str, posted: bytes) -> Callable[[], bytes]:
+def wsgi_client(
+    app: WSGIApplication, path: str, posted: bytes, headers: Sequence[tuple[str, str]] = ()
+) -> Callable[[], bytes]:
     """One request per call, as a WSGI server makes it: a fresh environ and input, the body joined."""
     method = "POST" if posted else "GET"
-    base = EnvironBuilder(path=path, method=method, data=posted or None).get_environ()
+    base = EnvironBuilder(path=path, method=method, data=posted or None, headers=list(headers)).get_environ()
 
     def call() -> bytes:
         environ = dict(base)

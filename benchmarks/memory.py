@@ -37,12 +37,12 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from embed_middleware import EmbedASGIMiddleware, EmbedWSGIMiddleware, Tenant, TokenIssuer, embed_placeholder
-from embed_middleware.rewrite import NONCE_LENGTH
 
 from .memory_asgi import ASGIPage, serve_asgi
 from .minting import SIGNING_KEY, tinybird_claims
 from .report import Row
 from .rewriting import filler
+from .serving_app import stand_in as stand_in_for
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -55,7 +55,7 @@ WARMUP_BYTES = 4 * MIB
 TARGET_BYTES = 1_000_000
 RESOURCE = "top_airlines"
 #: What the raw app writes where the wrapped app's helper writes its placeholder: the same length.
-STAND_IN = f"<JWT_TOKEN:{RESOURCE}:{'0' * NONCE_LENGTH}>"
+STAND_IN = stand_in_for(RESOURCE)
 ADAPTERS = ("wsgi", "asgi")
 MODES = ("wrapped", "raw")
 

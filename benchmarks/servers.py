@@ -111,10 +111,15 @@ def _free_port() -> int:
         return port
 
 
+#: Sent with every request, to both sides: the header resolver's rows read the tenant from it.
+TENANT_HEADER = ("X-Tenant", "acme")
+
+
 def fetch(url: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
     """Status, lower-cased headers and body; an HTTP error status is returned, not raised."""
+    request = urllib.request.Request(url, headers=dict([TENANT_HEADER]))
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             headers = {k.lower(): v for k, v in response.getheaders()}
             return int(response.status), headers, response.read()
     except urllib.error.HTTPError as error:
@@ -181,6 +186,14 @@ class Server:
         output = self._log_path.read_text(errors="replace")
         raise RuntimeError(f"the server for {self.app} did not start on port {self.port}:\n{output}")
 
+    def state(self) -> str:
+        """Whether the process still runs, and the end of its log: what an error report needs."""
+        process = self._process
+        code = None if process is None else process.poll()
+        alive = "stopped" if process is None else "running" if code is None else f"exited with {code}"
+        log = self._log_path.read_text(errors="replace").splitlines()[-15:] if self._log_path.exists() else []
+        return f"server {self.app} {alive}; its log ends:\n" + "\n".join(log)
+
     def cpu_seconds(self) -> float | None:
         process = self._process
         return None if process is None else _cpu_seconds(process.pid)
@@ -217,17 +230,17 @@ def wrk(server: Server, path: str, seconds: int) -> WrkResult:
     """One bounded wrk run (killed if it overruns by 30 s); a non-2xx answer is an error."""
     url = server.url(path)
     command = ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "--timeout", "5s"]
-    command += ["-s", str(LUA_SCRIPT), url]
+    command += ["-H", ": ".join(TENANT_HEADER), "-s", str(LUA_SCRIPT), url]
     server_before = server.cpu_seconds()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=False)
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_after = server.cpu_seconds()
     if done.returncode != 0:
-        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}\n{server.state()}")
     result = WrkResult.parse(done.stdout)
     if result.non_2xx or result.requests == 0:
-        raise RuntimeError(f"wrk saw {result.non_2xx} non-2xx answers at {url}: {result}")
+        raise RuntimeError(f"wrk saw {result.non_2xx} non-2xx answers at {url}: {result}\n{server.state()}")
     wall = result.duration_us / 1e6
     wrk_cpu = sum(getattr(children_after, f) - getattr(children_before, f) for f in ("ru_utime", "ru_stime"))
     server_cpu = None if server_before is None or server_after is None else server_after - server_before

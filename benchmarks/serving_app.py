@@ -4,8 +4,7 @@
 than a framework, so that its wrapped/raw ratio shows the middleware's cost undiluted by routing: the
 worst case, a do-nothing app. ``fastapi_raw``/``fastapi_wrapped`` are factories (``uvicorn
 --factory``) for the same routes as a FastAPI app, the kind of app the middleware is actually put in
-front of; they import FastAPI only when called, so this module (and the runner that imports the
-pages from it) loads without FastAPI installed. ``serving_wsgi_app`` serves the same routes from
+front of, live in ``serving_fastapi``. ``serving_wsgi_app`` serves the same routes from
 Flask, for gunicorn.
 
 **The app writes its own placeholders, per request.** Only a placeholder carrying the request's nonce
@@ -35,15 +34,22 @@ Routes, identical in every app:
 ``lifespan`` is answered, so uvicorn starts without complaint; the middleware passes it through.
 """
 
-# No ``from __future__ import annotations``: FastAPI resolves a view's annotations in the module's
-# globals, and the FastAPI names here are imported inside the factory, so they must be real objects.
+from __future__ import annotations
+
 import json
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from embed_middleware import EmbedASGIMiddleware, TokenIssuer, embed_placeholder, from_environ
-from embed_middleware.rewrite import NONCE_LENGTH
+from werkzeug.test import EnvironBuilder
+
+from embed_middleware import (
+    EmbedASGIMiddleware,
+    EmbedWSGIMiddleware,
+    TokenIssuer,
+    embed_placeholder,
+    from_environ,
+)
 
 from .rewriting import filler
 
@@ -93,6 +99,30 @@ COMMENTS = (
     b'<article class="comment"><h3><JWT_TOKEN:kpis></h3><p>Delays look better this week.</p></article>\n'
     b"</section>\n"
 )
+
+
+def _nonce_length() -> int:
+    """How many characters the nonce in an app's placeholder has, read from one the helper really
+    wrote under the middleware (public names only, so the benchmarks survive a reorganised core)."""
+    written: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        written.append(embed_placeholder(environ, RESOURCE))
+        start_response("204 No Content", [])
+        return []
+
+    issuer = TokenIssuer(SIGNING_KEY, resources=RESOURCES)
+    wrapped = EmbedWSGIMiddleware(app, issuer=issuer, resolver=from_environ())
+    server: Any = wrapped  # called with a bare start_response, as a test server would
+    list(server(EnvironBuilder().get_environ(), lambda status, headers, exc_info=None: None))
+    prefix = f"<JWT_TOKEN:{RESOURCE}:"
+    if len(written) != 1 or not (written[0].startswith(prefix) and written[0].endswith(">")):
+        raise RuntimeError(f"unexpected placeholder spelling: {written}")
+    return len(written[0]) - len(prefix) - 1
+
+
+#: The length of the nonce in every placeholder the helper writes.
+NONCE_LENGTH = _nonce_length()
 
 
 def stand_in(name: str) -> str:
@@ -244,35 +274,3 @@ wrapped = EmbedASGIMiddleware(bare_app(embed_placeholder), issuer=issuer(), reso
 wrapped_reuse = EmbedASGIMiddleware(
     bare_app(embed_placeholder), issuer=issuer(REUSE_WINDOW), resolver=from_environ()
 )
-
-
-def _fastapi_app(*, embed: bool) -> Any:
-    """The same routes as a FastAPI app: what a real user's app costs per request."""
-    from fastapi import FastAPI, Request, Response
-
-    app = FastAPI()
-    write = embed_placeholder if embed else write_stand_in
-
-    def route(path: str, content_type: str, page: Page, mark: bool) -> None:
-        async def view(request: Request) -> Response:
-            if mark:
-                request.state.embed_tenant = TENANT
-            return Response(page.render(write, request), media_type=content_type)
-
-        app.add_api_route(path, view, methods=["GET"], name=path)
-
-    for path, served in ROUTES.items():
-        route(path, served.content_type, served.page, served.mark)
-    if embed:
-        app.add_middleware(EmbedASGIMiddleware, issuer=issuer(), resolver=from_environ())
-    return app
-
-
-def fastapi_raw() -> Any:
-    """``uvicorn --factory benchmarks.serving_app:fastapi_raw``: the floor of the FastAPI rows."""
-    return _fastapi_app(embed=False)
-
-
-def fastapi_wrapped() -> Any:
-    """``uvicorn --factory benchmarks.serving_app:fastapi_wrapped``: the app with the middleware."""
-    return _fastapi_app(embed=True)

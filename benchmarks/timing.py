@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gc
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from time import perf_counter_ns
 
@@ -72,3 +72,34 @@ def interleave(
             function()
             sink.append(clock() - start)
     return Paired(tuple(ours_ns), tuple(floor_ns))
+
+
+def rotate(
+    sides: Sequence[Callable[[], object]],
+    rounds: int,
+    warmup: int = 2,
+    clock: Callable[[], int] = perf_counter_ns,
+) -> list[list[int]]:
+    """Per-round times, in nanoseconds, of each of ``sides``: every round runs each side once, the
+    order rotating from round to round so that no side always runs first or right after another.
+
+    The in-process rows time three things per round (the raw app, the wrapped app and the mint floor)
+    and take a ratio within each round, so a neighbour's burst of load spoils one round, not a side.
+    They pass ``time.process_time_ns``: CPU time of every thread of this process (a plain resolver
+    runs in a worker thread), which the scheduler's preemption by a neighbour does not inflate.
+    """
+    if rounds < 1:
+        raise ValueError("rounds must be at least 1")
+    for _ in range(warmup):
+        for side in sides:
+            side()
+    gc.collect()
+    times: list[list[int]] = [[] for _ in sides]
+    count = len(sides)
+    for index in range(rounds):
+        for step in range(count):
+            which = (index + step) % count
+            start = clock()
+            sides[which]()
+            times[which].append(clock() - start)
+    return times

@@ -37,16 +37,10 @@ TOKEN = re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
 RESOURCE = "top_airlines"
 FENCE = re.compile(r"^```(\w*)\s*$")
 #: How each quick start's snippet asks for the placeholder: Jinja's global, Django's tag, the f-string.
-#: ``embed_token`` is the deprecated old name of ``embed_placeholder``; the README (helper "pkg"'s) moves to
-#: the new name separately, so both spellings are recognised and the old one's warning is tolerated here.
+#: Only the current names: a quick start using a deprecated one fails here (warnings are errors).
 PLACEHOLDER = re.compile(
-    rf"{{{{ embed_(?:placeholder|token)\('{RESOURCE}'\) }}}}"
-    rf"|{{% embed_(?:placeholder|token) \"{RESOURCE}\" %}}|{{token}}"
+    rf"{{{{ embed_placeholder\('{RESOURCE}'\) }}}}|{{% embed_placeholder \"{RESOURCE}\" %}}|{{token}}"
 )
-pytestmark = pytest.mark.filterwarnings(
-    r"ignore:(\{% )?embed_token.*is now.*embed_placeholder:DeprecationWarning"
-)
-OLD_TAG_WARNING = "{% embed_token %} is now {% embed_placeholder %}"
 LOAD_TAG = "{% load embed %}"
 HEADING = re.compile(r"^(#{1,6}) (.+?)\s*$")
 
@@ -255,16 +249,7 @@ def run_django_project(tmp_path: Path) -> dict[str, tuple[int, dict[str, str], s
     env = {**os.environ, "EMBED_SIGNING_KEY": KEY, "DJANGO_SETTINGS_MODULE": "myproject.settings"}
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), repo, *filter(None, [os.environ.get("PYTHONPATH")])])
     done = subprocess.run(
-        # The README's old tag name warns until it moves to {% embed_placeholder %} (see PLACEHOLDER).
-        [
-            sys.executable,
-            "-W",
-            "error",
-            "-W",
-            f"ignore:{OLD_TAG_WARNING}:DeprecationWarning",
-            "-c",
-            DJANGO_DRIVER,
-        ],
+        [sys.executable, "-W", "error", "-c", DJANGO_DRIVER],
         cwd=tmp_path,
         env=env,
         capture_output=True,
