@@ -37,7 +37,7 @@ def options_source() -> Callable[..., Any] | type:
     middleware's options, or a ``TypedDict`` whose keys are. The one line to change when they move."""
     from embed_middleware.config import EmbedConfig
 
-    return EmbedConfig.from_options
+    return EmbedConfig._build  # the keyword parameters behind EmbedOptions, with their defaults
 
 
 def doc_comments(source: str) -> dict[str, str]:

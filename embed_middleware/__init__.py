@@ -8,12 +8,12 @@ for Flask, Django and FastAPI quick starts.
 
 from importlib import metadata as _metadata
 
+from ._core.policy import DEFAULT_CONTENT_TYPES, NO_STORE, ResponsePolicy
 from .asgi import EmbedASGIMiddleware, TokenEndpointASGI
 from .config import EmbedConfig, HeaderDelivery, MissingTenant
 from .errors import ConfigurationError, EmbedError, RevocationStoreError, TokenIssueError
 from .keys import KeySet, SigningKey
 from .placeholders import PlaceholderError, embed_placeholder, embed_url
-from .policy import DEFAULT_CONTENT_TYPES, NO_STORE, ResponsePolicy
 from .profiles import (
     ChartioProfile,
     GenericProfile,

@@ -15,6 +15,8 @@ MOVED_MODULES: dict[str, str] = {
     "embed_middleware.superset_profile": "embed_middleware.profiles.superset",
     "embed_middleware.claim_checks": "embed_middleware.profiles.checks",
     "embed_middleware.tenant_binding": "embed_middleware.jwk",
+    "embed_middleware.policy": "embed_middleware._core.policy",
+    "embed_middleware.framing": "embed_middleware._core.framing",
 }
 
 

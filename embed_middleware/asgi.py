@@ -9,8 +9,11 @@ pure ``Exchange`` the WSGI adapter drives: ``http.response.start`` is held until
 output, each body message is rewritten and sent on at once, and every other message type has its own
 branch. Only ``http`` scopes are touched; ``websocket`` and ``lifespan`` pass straight through.
 
-The resolver is awaited before the exchange could need it (a plain one runs in a worker thread
-through asgiref, the pure built-ins inline), so the exchange itself never blocks the event loop.
+When the exchange needs the tenant (a placeholder of the app's completed, or a streamed head must
+go out), it says so and this adapter settles it: the app's mark and the built-ins inline, an
+``async def`` resolver awaited directly, and only a plain ``def`` one in a worker thread through
+asgiref. So the event loop never blocks on a resolver, and a page costs no task, timer or thread
+unless its resolver can block.
 """
 
 from __future__ import annotations
@@ -18,18 +21,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from functools import partial
-from typing import Any
+from typing import Any, Unpack
 
 from asgiref.compatibility import guarantee_single_callable
 from werkzeug.wrappers import Request
 
-from .config import EmbedConfig
+from ._core.drive import drive_async
+from ._core.emission import Emission, WarnOnce, content_headers
+from ._core.framing import DeclaredBody, declared_length
+from ._core.phase import Need
+from ._core.response import Exchange
+from .config import AppOptions, EmbedConfig, the_app
 from .endpoint import MountedEndpoint, answer_jwks_request, answer_token_request
 from .errors import TokenIssueError
-from .exchange import Emission, Exchange, _WarnOnce
-from .framing import DeclaredBody, declared_length
 from .placeholders import NONCE_KEY, EmbedContext
-from .scope_request import ScopeRequest, read_mark
+from .scope_request import ScopeRequest, app_path, read_scope_mark
+
+__all__ = ["EmbedASGIMiddleware", "TokenEndpointASGI", "app_path", "request_from_scope"]
 
 logger = logging.getLogger("embed_middleware")
 
@@ -43,16 +51,14 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 class EmbedASGIMiddleware:
     """Rewrites token placeholders in the wrapped ASGI app's pages; options as in ``EmbedConfig``."""
 
-    def __init__(self, app: Any = None, /, **options: Any) -> None:
-        if app is None:  # Litestar's DefineMiddleware passes the app by keyword
-            app = options.pop("app", None)
-            if app is None:
-                raise TypeError("EmbedASGIMiddleware needs the ASGI app to wrap")
-        #: ASGI2 (double-callable) apps are accepted through asgiref's adapter.
-        self.app: ASGIApp = guarantee_single_callable(app)
+    def __init__(self, app: Any = None, /, **options: Unpack[AppOptions[Any]]) -> None:
+        #: ASGI2 (double-callable) apps are accepted through asgiref's adapter; Litestar's
+        #: DefineMiddleware passes the app by keyword (``app=``).
+        found, rest = the_app(app, options, "EmbedASGIMiddleware")
+        self.app: ASGIApp = guarantee_single_callable(found)
         #: Validated at construction: a bad option fails here, at start-up, not on a request.
-        self.config = EmbedConfig.from_options(**options)
-        self._warnings = _WarnOnce()
+        self.config = EmbedConfig.from_options(**rest)
+        self._warnings = WarnOnce()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,24 +67,17 @@ class EmbedASGIMiddleware:
         method = str(scope.get("method", "GET")).upper()
         # Where the app's helpers find this request's nonce (frameworks that copy the scope copy it too).
         context = scope[NONCE_KEY] = EmbedContext(self.config.placeholder_rules)
-        exchange = Exchange(
-            self.config,
-            method,
-            lambda: request_from_scope(scope),
-            self._warnings,
-            partial(read_mark, scope),
-            context,
-        )
+        make = partial(scope_exchange, self.config, self._warnings, scope, method, context)
         if self.config.token_endpoint is not None or self.config.jwks_path is not None:
             path = app_path(scope)
             if path == self.config.token_endpoint:
-                await _ASGIResponder(exchange, self.config, send, self._warnings).answer_endpoint(method)
+                await _ASGIResponder(make, self.config, send, self._warnings).answer_endpoint(method)
                 return
             if path == self.config.jwks_path:
                 emission = answer_jwks_request(self.config, method)
-                await _ASGIResponder(exchange, self.config, send, self._warnings).emit_own(emission)
+                await _ASGIResponder(make, self.config, send, self._warnings).emit_own(emission)
                 return
-        responder = _ASGIResponder(exchange, self.config, send, self._warnings, method)
+        responder = _ASGIResponder(make, self.config, send, self._warnings, method)
         await self.app(scope, responder.watch(receive), responder.send)
         await responder.finish()
 
@@ -99,19 +98,24 @@ class TokenEndpointASGI(MountedEndpoint):
         if scope["type"] != "http":
             raise RuntimeError(f"the token endpoint answers HTTP requests, not {scope['type']!r}")
         method = str(scope.get("method", "GET")).upper()
-        exchange = Exchange(
-            self.config, method, lambda: request_from_scope(scope), self._warnings, partial(read_mark, scope)
-        )
-        await _ASGIResponder(exchange, self.config, send, self._warnings).answer_endpoint(method)
+        make = partial(scope_exchange, self.config, self._warnings, scope, method)
+        await _ASGIResponder(make, self.config, send, self._warnings).answer_endpoint(method)
 
 
 class _ASGIResponder:
     """One response's message bookkeeping around its ``Exchange``."""
 
     def __init__(
-        self, exchange: Exchange, config: EmbedConfig, send: Send, warnings: _WarnOnce, method: str = "GET"
+        self,
+        make_exchange: Callable[[], Exchange],
+        config: EmbedConfig,
+        send: Send,
+        warnings: WarnOnce,
+        method: str = "GET",
     ) -> None:
-        self._exchange = exchange
+        #: Built on first need: a response left untouched (JSON, files…) never pays for one.
+        self._make_exchange = make_exchange
+        self._built: Exchange | None = None
         self._config = config
         self._server_send = send
         self._warnings = warnings
@@ -124,6 +128,12 @@ class _ASGIResponder:
         #: The client went away (``http.disconnect``, or the server's send failed): an app that stops
         #: then is doing what it should, not leaving its body unfinished.
         self._disconnected = False
+
+    @property
+    def _exchange(self) -> Exchange:
+        if self._built is None:
+            self._built = self._make_exchange()
+        return self._built
 
     def watch(self, receive: Receive) -> Receive:
         """The server's ``receive``, noting an ``http.disconnect`` the app is told about."""
@@ -148,7 +158,6 @@ class _ASGIResponder:
             await self._send(message)
             return
         kind = message["type"]
-        exchange = self._exchange
         if kind == "http.response.start":
             if self._start is not None:
                 # As uvicorn would: a second start is an app bug, never a silent replacement.
@@ -158,14 +167,16 @@ class _ASGIResponder:
             message = {**message, "headers": raw_headers}
             self._start = message
             status = int(message["status"])
-            if self._leaves_untouched(status, raw_headers):
+            if self._config.leaves_untouched(self._method, status, *content_headers(raw_headers)):
                 self._untouched = True
                 await self._send(message)
                 return
+            exchange = self._exchange
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers]
             exchange.start(status, headers)
             self._declared = DeclaredBody(declared_length(headers) if exchange.rewrites else None)
         elif kind == "http.response.body":
+            exchange = self._exchange
             if exchange.failed:
                 return
             if exchange.passes and exchange.head_sent:
@@ -180,6 +191,7 @@ class _ASGIResponder:
         elif kind in ("http.response.pathsend", "http.response.zerocopysend"):
             # A file the server sends itself: zero-copy matters more than rewriting it, so it goes
             # through untouched (its head still gets the header token and cache rules).
+            exchange = self._exchange
             if exchange.failed:
                 return
             if not exchange.head_sent:
@@ -190,12 +202,14 @@ class _ASGIResponder:
                         "send pages with placeholders as ordinary body messages",
                     )
                 exchange.leave_body_untouched()
-                if not await self._settle_or_fail():
+                emission = await drive_async(exchange, exchange.head_now())
+                if exchange.failed:
+                    await self._emit(emission, more=False)
                     return
-                await self._emit(exchange.head_now(), more=True)
+                await self._emit(emission, more=True)
             await self._send(message)
         elif kind == "http.response.trailers":
-            if not exchange.failed:
+            if not self._exchange.failed:
                 await self._send(message)
         elif kind == "http.response.early_hint":
             # 103 Early Hints go out before the response proper; nothing of ours is in them.
@@ -203,31 +217,12 @@ class _ASGIResponder:
         else:
             await self._send(message)
 
-    def _leaves_untouched(self, status: int, raw_headers: Any) -> bool:
-        content_type = content_encoding = None
-        for name, value in raw_headers:
-            lowered = name.lower()
-            if lowered == b"content-type":
-                content_type = value.decode("latin-1")
-            elif lowered == b"content-encoding":
-                content_encoding = value.decode("latin-1")
-        return self._config.leaves_untouched(self._method, status, content_type, content_encoding)
-
-    async def _settle_or_fail(self, chunk: bytes = b"", *, final: bool = True) -> bool:
-        """Resolve the tenant if the next step may need it; on failure send the clean 500 instead."""
-        exchange = self._exchange
-        if not exchange.may_need_tenant(chunk, final=final):
-            return True
-        try:
-            await exchange.settle_tenant_async()
-        except TokenIssueError as error:
-            await self._emit(exchange.failure(error), more=False)
-            return False
-        return True
-
     async def _feed(self, chunk: bytes, *, more: bool) -> None:
-        if await self._settle_or_fail(chunk, final=not more):
-            await self._emit(self._exchange.body(chunk, final=not more), more=more)
+        exchange = self._exchange
+        result = exchange.body(chunk, final=not more)
+        if isinstance(result, Need):
+            result = await drive_async(exchange, result)
+        await self._emit(result, more=more)
 
     async def _emit(self, emission: Emission, *, more: bool) -> None:
         if emission.head is not None:
@@ -249,8 +244,9 @@ class _ASGIResponder:
 
     async def finish(self) -> None:
         """The app returned: if it never ended its body, end it, so held-back bytes are not lost."""
-        exchange = self._exchange
-        if self._start is None or self._untouched or exchange.done or exchange.failed:
+        if self._start is None or self._untouched:
+            return
+        if self._exchange.done or self._exchange.failed:
             return
         if self._disconnected:
             # The client left and the app stopped, as it should: nobody is there to finish it for.
@@ -265,17 +261,26 @@ class _ASGIResponder:
     async def answer_endpoint(self, method: str) -> None:
         exchange = self._exchange
         try:
-            await exchange.settle_tenant_async()
+            await exchange.tokens.settle()
         except TokenIssueError as error:
             await self._emit(exchange.failure(error), more=False)
             return
         await self._emit(answer_token_request(exchange, self._config, method), more=False)
 
 
-def app_path(scope: Scope) -> str:
-    path = str(scope.get("path", ""))
-    root = str(scope.get("root_path", ""))
-    return path[len(root) :] if root and path.startswith(root) else path
+def scope_exchange(
+    config: EmbedConfig, warnings: WarnOnce, scope: Scope, method: str, context: EmbedContext | None = None
+) -> Exchange:
+    """A request's exchange, built only for a response the middleware may touch (never for JSON)."""
+    return Exchange(
+        config,
+        method,
+        partial(ScopeRequest, scope),
+        warnings,
+        partial(read_scope_mark, scope),
+        context,
+        resolves_inline=False,
+    )
 
 
 def request_from_scope(scope: Scope) -> Request:

@@ -1,32 +1,45 @@
-"""The middleware's options, validated once at start-up and shared by both adapters."""
+"""The middleware's options, validated once at start-up and shared by every adapter."""
 
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Callable, Collection, Sequence
+import warnings
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Generic, Literal, Required, TypedDict, TypeVar, Unpack, cast
 
-from werkzeug.datastructures import Headers
-from werkzeug.wrappers import Request
-
+from ._core.checks import check_endpoint_resolver, check_publishable, check_scoping
+from ._core.header import HEADER_NAME, HeaderDelivery, HeaderPredicate, every_response
+from ._core.mark import TenantMark
+from ._core.policy import DEFAULT_CONTENT_TYPES, ResponsePolicy, Skip
 from .errors import ConfigurationError
 from .placeholders import PlaceholderRules, origins_setting
-from .policy import DEFAULT_CONTENT_TYPES, UNTOUCHED, ResponsePolicy
-from .rewrite import DEFAULT_MAX_RESOURCE_LENGTH, DEFAULT_PLACEHOLDER, RESOURCE_NAME, PlaceholderSyntax
-from .tenant_keys import TenantKeys
+from .rewrite import DEFAULT_MAX_RESOURCE_LENGTH, DEFAULT_PLACEHOLDER, PlaceholderSyntax
 from .tenants import (
     AnyResolver,
     AsyncResolver,
     SyncResolver,
-    Tenant,
     as_async,
+    as_inline,
     as_sync,
-    reads_client_input,
+    is_async_resolver,
     vary_of,
 )
 from .tokens import TokenIssuer
+
+__all__ = [
+    "OPTION_NAMES",
+    "AppOptions",
+    "EmbedConfig",
+    "EmbedOptions",
+    "HeaderDelivery",
+    "HeaderPredicate",
+    "MissingTenant",
+    "check_endpoint_resolver",
+    "check_option_names",
+    "every_response",
+    "the_app",
+]
 
 logger = logging.getLogger("embed_middleware")
 _DEFAULT_RULES = PlaceholderRules(DEFAULT_PLACEHOLDER, DEFAULT_MAX_RESOURCE_LENGTH)
@@ -48,37 +61,81 @@ LEGACY_WARNING = (
 MissingTenant = Literal["empty", "leave", "error"]
 _MISSING_TENANT_CHOICES = ("empty", "leave", "error")
 
-#: RFC 9110 5.1: a field name is a token.
-HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
-#: ``(request, status, response headers) -> bool``: which responses get the token header.
-HeaderPredicate = Callable[[Request, int, Headers], bool]
+class EmbedOptions(TypedDict, total=False):
+    """The options of every embed adapter, documented once (``help()`` and IDEs show them)."""
+
+    #: Signs the tokens: ``TokenIssuer(signing_key=..., resources=[...])`` or a profile's issuer.
+    issuer: Required[TokenIssuer]
+    #: ``request -> Tenant | str | None`` (plain or ``async def``), or a built-in such as ``from_environ()``.
+    resolver: Required[AnyResolver]
+    #: The word between the brackets of a placeholder (``JWT_TOKEN`` in ``<JWT_TOKEN:name>``).
+    placeholder_word: str
+    #: Deprecated alias of ``placeholder_word`` (it names a word, not a placeholder).
+    placeholder: str
+    #: The longest resource name a placeholder may carry.
+    max_resource_length: int
+    #: Media types whose bodies are rewritten (markup only, by default).
+    content_types: Collection[str]
+    #: A placeholder on a request without tenant: ``empty`` (removed), ``leave`` (kept) or ``error`` (500).
+    missing_tenant: MissingTenant
+    #: Deliver a token in a response header too (``HeaderDelivery(...)``).
+    header: HeaderDelivery | None
+    #: Path of the built-in token endpoint (``/embed/token``); None serves none.
+    token_endpoint: str | None
+    #: Request headers the tenant comes from (``Vary``); by default what the resolver declares.
+    vary: Sequence[str] | None
+    #: Path that publishes the issuer's public keys as a JWKS; None publishes nothing.
+    jwks_path: str | None
+    #: Seconds an async or thread-run resolver may take before the request fails closed (a 500).
+    resolver_timeout: float
+    #: Origins ``embed_url()`` may put a placeholder into (``https://charts.example.com``).
+    embed_origins: Collection[str] | None
+    #: Fill placeholders without the request's nonce too: unsafe, see LEGACY_WARNING.
+    unsafe_legacy_placeholders: bool
+    #: Distinct tokens one response may mint; further placeholders are left as written.
+    max_tokens_per_response: int
+    #: Let the token endpoint trust a resolver that reads client input (a proxy authenticates callers).
+    token_endpoint_trusts_client_input: bool
 
 
-def every_response(request: Request, status: int, headers: Headers) -> bool:
-    return True
+#: Every option name an adapter accepts.
+OPTION_NAMES = frozenset(EmbedOptions.__required_keys__ | EmbedOptions.__optional_keys__)
 
 
-@dataclass(frozen=True)
-class HeaderDelivery:
-    """Deliver a fresh token in a response header (the Next.js guide's pattern, without Next.js)."""
+App = TypeVar("App")
 
-    name: str = "X-Embed-Token"
-    #: Which responses carry it; every response by default.
-    when: HeaderPredicate = every_response
-    #: The resource the header's token is scoped to (required: None, the unscoped token, only where the
-    #: issuer has ``allow_unscoped=True``).
-    resource: str | None = None
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not HEADER_NAME.fullmatch(self.name):
-            raise ConfigurationError(f"header name {self.name!r} is not a valid HTTP field name")
-        if not callable(self.when):
-            raise ConfigurationError(
-                "HeaderDelivery.when must be a callable (request, status, headers) -> bool"
-            )
-        if self.resource is not None and not RESOURCE_NAME.fullmatch(self.resource):
-            raise ConfigurationError(f"HeaderDelivery.resource {self.resource!r} is not a resource name")
+class AppOptions(EmbedOptions, Generic[App], total=False):
+    """The options, and the app to wrap by keyword (``app=``), as Litestar and Starlette pass it."""
+
+    app: App
+
+
+def the_app(app: App | None, options: AppOptions[App], adapter: str) -> tuple[App, EmbedOptions]:
+    """The wrapped app, given positionally or as ``app=``, and the options without it. A missing app
+    is a TypeError at start-up, as a missing positional argument would be."""
+    rest = dict(options)
+    keyword = rest.pop("app", None)
+    if app is not None and keyword is not None:
+        raise TypeError(f"{adapter}: pass the app once, positionally or as app=")
+    found = app if app is not None else keyword
+    if found is None:
+        raise TypeError(f"{adapter} needs the app to wrap: {adapter}(app, issuer=..., resolver=...)")
+    return found, cast(EmbedOptions, rest)  # type: ignore[return-value]
+
+
+def check_option_names(given: Collection[str], where: str = "embed_middleware") -> None:
+    """A misspelt option fails at start-up, naming it and the valid ones (never silently ignored)."""
+    unknown = sorted(set(given) - OPTION_NAMES)
+    if unknown:
+        raise ConfigurationError(
+            f"{where}: unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"valid options: {', '.join(sorted(OPTION_NAMES - {'placeholder'}))}"
+        )
+    missing = [name for name in ("issuer", "resolver") if name not in given]
+    if missing:
+        raise ConfigurationError(f"{where}: {' and '.join(f'{m}=' for m in missing)} required")
 
 
 @dataclass(frozen=True)
@@ -100,8 +157,11 @@ class EmbedConfig:
     resolver_timeout: float = 5.0
     #: Set when the resolver only reads a value the app marked (``from_environ``): adapters then
     #: hand that value over directly instead of building a request object to carry it.
-    mark_key: str | None = None
-    resolve_mark: Callable[[object], Tenant | None] | None = None
+    mark: TenantMark | None = None
+    #: The resolver as a plain call safe on the event loop (a built-in that cannot block), else None.
+    resolve_inline: SyncResolver | None = None
+    #: The resolver is an ``async def``: ASGI awaits it directly (no thread, no task).
+    awaits_resolver: bool = False
     #: What the app's placeholder helpers need (word, bounds, ``embed_origins``).
     placeholder_rules: PlaceholderRules = _DEFAULT_RULES
     #: Fill placeholders that do not carry the request's nonce too (unsafe; see LEGACY_WARNING).
@@ -110,12 +170,28 @@ class EmbedConfig:
     max_tokens_per_response: int = DEFAULT_MAX_TOKENS_PER_RESPONSE
 
     @classmethod
-    def from_options(
+    def from_options(cls, **options: Unpack[EmbedOptions]) -> EmbedConfig:
+        """The options (``EmbedOptions``) validated: a bad one fails here, at start-up."""
+        check_option_names(options)
+        if "placeholder" in options:
+            warnings.warn(
+                "the placeholder= option is now placeholder_word= (it names the word between the "
+                "brackets); placeholder= will be removed in the next release",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            if "placeholder_word" in options:
+                raise ConfigurationError("pass placeholder_word= only (placeholder= is its old name)")
+            options["placeholder_word"] = options.pop("placeholder")
+        return cls._build(**options)  # type: ignore[misc]
+
+    @classmethod
+    def _build(
         cls,
         *,
         issuer: TokenIssuer,
         resolver: AnyResolver,
-        placeholder: str = DEFAULT_PLACEHOLDER,
+        placeholder_word: str = DEFAULT_PLACEHOLDER,
         max_resource_length: int = DEFAULT_MAX_RESOURCE_LENGTH,
         content_types: Collection[str] = DEFAULT_CONTENT_TYPES,
         missing_tenant: MissingTenant = "empty",
@@ -143,8 +219,8 @@ class EmbedConfig:
             if path is not None and not (isinstance(path, str) and path.startswith("/")):
                 raise ConfigurationError(f"{name} must be a path starting with '/', not {path!r}")
         if jwks_path is not None:
-            _check_publishable(issuer)
-        _check_scoping(issuer, header)
+            check_publishable(issuer)
+        check_scoping(issuer, header)
         for name, flag in (
             ("unsafe_legacy_placeholders", unsafe_legacy_placeholders),
             ("token_endpoint_trusts_client_input", token_endpoint_trusts_client_input),
@@ -177,7 +253,7 @@ class EmbedConfig:
         ):
             raise ConfigurationError(f"vary must be a list of header names, e.g. ['Cookie'], not {vary!r}")
         try:
-            syntax = PlaceholderSyntax(placeholder, max_resource_length)
+            syntax = PlaceholderSyntax(placeholder_word, max_resource_length)
             policy = ResponsePolicy.for_types(content_types)
             vary = tuple(vary) if vary is not None else vary_of(resolver)
         except ValueError as error:
@@ -195,8 +271,9 @@ class EmbedConfig:
             vary=vary,
             jwks_path=jwks_path,
             resolver_timeout=float(resolver_timeout),
-            mark_key=getattr(resolver, "mark_key", None),
-            resolve_mark=getattr(resolver, "from_mark", None),
+            mark=TenantMark.of(resolver),
+            resolve_inline=as_inline(resolver),
+            awaits_resolver=is_async_resolver(resolver),
             placeholder_rules=PlaceholderRules(
                 syntax.word, syntax.max_resource_length, origins_setting(embed_origins)
             ),
@@ -214,50 +291,6 @@ class EmbedConfig:
         """
         if self.header is not None:
             return False
-        return self.policy.skip_reason(method, status, content_type, content_encoding) in UNTOUCHED
-
-
-def check_endpoint_resolver(resolver: object, trusts_client_input: bool) -> None:
-    """A token endpoint must know who asks: refuse one whose resolver any client can steer alone."""
-    if trusts_client_input or not reads_client_input(resolver):
-        return
-    raise ConfigurationError(
-        f"the token endpoint would trust {resolver!r}, which names a tenant from what any client sends "
-        "(Host, path, a header or an unverified cookie): an anonymous caller would get that tenant's "
-        "token. Use a resolver that reads your session or login (or require_all(session_resolver, "
-        "from_subdomain(...))), mount the endpoint inside your app (TokenEndpointWSGI/TokenEndpointASGI, "
-        "the Flask or Django view) so that resolver sees them, or pass "
-        "token_endpoint_trusts_client_input=True if a proxy in front authenticates every caller"
-    )
-
-
-def _check_scoping(issuer: TokenIssuer, header: HeaderDelivery | None) -> None:
-    """Scoped by default: the issuer must name what pages may embed, and the header token its scope."""
-    if issuer.resources is None:
-        raise ConfigurationError(
-            "name the resources pages may embed: TokenIssuer(resources=['top_airlines', ...]), a profile's "
-            "pipes=/dashboards=/questions=, or resources='per-tenant' when every Tenant lists its own"
-        )
-    if header is not None and not issuer.names(header.resource):
-        raise ConfigurationError(
-            "HeaderDelivery(resource=...) must name a resource the issuer allows"
-            + (
-                " (an unscoped token needs TokenIssuer(allow_unscoped=True))"
-                if header.resource is None
-                else ""
-            )
-        )
-
-
-def _check_publishable(issuer: TokenIssuer) -> None:
-    """A JWKS path only makes sense with public keys to publish; say so at start-up, not with a 404."""
-    keys = issuer.keys
-    if isinstance(keys, TenantKeys) and keys.is_lookup:
-        raise ConfigurationError(
-            "jwks_path needs TenantKeys built from a mapping: a lookup cannot list its keys"
-        )
-    if not keys.jwks()["keys"]:
-        raise ConfigurationError(
-            "jwks_path publishes public keys, and this issuer signs with a shared secret (never published): "
-            "use an RS256/PS256/ES256/EdDSA key, or drop jwks_path"
-        )
+        skip = self.policy.skip_reason(method, status, content_type, content_encoding)
+        # UNTOUCHED by identity (an Enum hashes in Python: this is the pass-through's hot path).
+        return skip is not None and skip is not Skip.ENCODED and skip is not Skip.HEAD

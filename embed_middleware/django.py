@@ -17,9 +17,9 @@ paths exist because a resolver that imports models cannot be imported from setti
 
 Hooks get Django's ``HttpRequest`` (``request.user``, ``request.session``, ``request.GET``), not the
 werkzeug request the other adapters pass. Under ASGI, Django's rule for sync code holds: a plain
-resolver runs through ``sync_to_async`` (thread-sensitive, bounded by ``resolver_timeout``), and a
-step that may call the claims hook or the header predicate runs there too, so every hook may use
-the ORM and the lazy ``request.user``. The rest of the work stays on the event loop.
+resolver runs through ``sync_to_async`` (thread-sensitive, bounded by ``resolver_timeout``), and when
+the core says it needs tokens minted or the header predicate asked, that runs there too, so every
+hook may use the ORM and the lazy ``request.user``. The rest of the work stays on the event loop.
 
 Django hands a response's headers to the server before its body, so a streamed body is read here
 until its first rewritten bytes (the core's rule for when headers go out) before the response goes
@@ -31,9 +31,8 @@ embed_token_view)``. It runs after the session and authentication middleware lik
 
 from __future__ import annotations
 
-import inspect
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from functools import partial
 from http import HTTPStatus
 from typing import Any, cast
@@ -45,10 +44,13 @@ from django.http import HttpResponse, StreamingHttpResponse  # type: ignore[impo
 from django.utils.module_loading import import_string  # type: ignore[import-untyped]
 from werkzeug.wrappers import Request
 
-from .config import EmbedConfig
+from ._core.drive import drive_async, drive_sync
+from ._core.emission import Emission, WarnOnce, content_headers
+from ._core.response import Exchange
+from ._core.streams import arest, collect, drain, replay, rest
+from .config import OPTION_NAMES, EmbedConfig
 from .endpoint import answer_token_request
-from .errors import ConfigurationError, TokenIssueError
-from .exchange import Emission, Exchange, _WarnOnce
+from .errors import ConfigurationError
 from .placeholders import NONCE_KEY, EmbedContext
 from .tenants import in_main_thread
 
@@ -64,7 +66,7 @@ _ROUTED = {
     "token_endpoint": 'route the view instead: path("embed/token", embed_token_view) in urls.py',
     "jwks_path": "serve issuer.keys.jwks() from a view of your own",
 }
-_OPTIONS = frozenset(inspect.signature(EmbedConfig.from_options).parameters) - set(_ROUTED)
+_OPTIONS = OPTION_NAMES - set(_ROUTED)
 #: Django's own words when it reads a stream of the other kind than its server's; kept, so that
 #: filters written for Django's warnings still match when the middleware is the one reading.
 _READ_ASYNC = (
@@ -72,7 +74,7 @@ _READ_ASYNC = (
 )
 _READ_SYNC = "StreamingHttpResponse must consume synchronous iterators in order to serve them asynchronously."
 _built: list[tuple[object, EmbedConfig]] = []
-_view_warnings = _WarnOnce()
+_view_warnings = WarnOnce()
 
 
 def embed_config() -> EmbedConfig:
@@ -134,7 +136,7 @@ class EmbedMiddleware:
         self.get_response = get_response
         #: Validated now: Django builds middleware at start-up, so a bad setting stops the app there.
         self.config = embed_config()
-        self._warnings = _WarnOnce()
+        self._warnings = WarnOnce()
         self.async_mode = iscoroutinefunction(get_response)
         if self.async_mode:
             markcoroutinefunction(self)
@@ -148,22 +150,23 @@ class EmbedMiddleware:
         exchange = self._exchange(request, response)
         if exchange is None:
             return response
+        step = partial(_sync_step, exchange)
         if not exchange.rewrites:
-            return _finish(exchange, response, exchange.head_now())
+            return _finish(exchange, response, drive_sync(exchange, exchange.head_now()))
         if not response.streaming:
-            return _finish(exchange, response, exchange.body(response.content, final=True), content=True)
+            return _finish(exchange, response, step(response.content, final=True), content=True)
         source = response.streaming_content
         if response.is_async:
             warnings.warn(_READ_ASYNC, Warning, stacklevel=2)
-            source = async_to_sync(_collect)(source)
+            source = async_to_sync(collect)(source)
         chunks: Iterator[bytes] = iter(source)
         for chunk in chunks:
-            first = exchange.body(chunk, final=False)
+            first = step(chunk, final=False)
             if first.head is not None:
                 break
         else:
-            first = exchange.body(b"", final=True)
-        return _finish(exchange, response, first, stream=_rest(first, exchange.body, chunks))
+            first = step(b"", final=True)
+        return _finish(exchange, response, first, stream=rest(first, step, chunks))
 
     async def __acall__(self, request: Any) -> Any:
         response = await self.get_response(request)
@@ -171,17 +174,15 @@ class EmbedMiddleware:
         if exchange is None:
             return response
         if not exchange.rewrites:
-            failed = await _settle(exchange, b"", final=True)
-            head = failed or await _off_loop(self.config.header is not None, exchange.head_now)
+            head = await drive_async(exchange, exchange.head_now(), hooks_in_sync_thread=True)
             return _finish(exchange, response, head, in_async=True)
-        syntax = self.config.syntax
-        step = partial(self._step, exchange, _MintWatch(syntax.word.encode("ascii"), syntax.max_length))
+        step = partial(_async_step, exchange)
         if not response.streaming:
             return _finish(exchange, response, await step(response.content, final=True), content=True)
         source = response.streaming_content
         if not response.is_async:
             warnings.warn(_READ_SYNC, Warning, stacklevel=2)
-            source = _replay(await sync_to_async(_drain, thread_sensitive=True)(source))
+            source = replay(await sync_to_async(drain, thread_sensitive=True)(source))
         chunks: AsyncIterator[bytes] = aiter(source)
         async for chunk in chunks:
             first = await step(chunk, final=False)
@@ -189,15 +190,14 @@ class EmbedMiddleware:
                 break
         else:
             first = await step(b"", final=True)
-        return _finish(exchange, response, first, stream=_arest(first, step, chunks), in_async=True)
+        return _finish(exchange, response, first, stream=arest(first, step, chunks), in_async=True)
 
     def _exchange(self, request: Any, response: Any) -> Exchange | None:
         """The exchange for a response the middleware may touch; None for one it leaves as it is."""
         headers = response.headers
         method = str(request.method or "GET").upper()
         status = int(response.status_code)
-        content_type, encoding = headers.get("Content-Type"), headers.get("Content-Encoding")
-        if self.config.leaves_untouched(method, status, content_type, encoding):
+        if self.config.leaves_untouched(method, status, *content_headers(headers.items())):
             return None
         context = request.META.get(NONCE_KEY)
         exchange = Exchange(
@@ -207,54 +207,27 @@ class EmbedMiddleware:
             self._warnings,
             request.META.get,
             context if isinstance(context, EmbedContext) else None,
+            # On Django's event loop, nothing that may block or touch the ORM runs in place.
+            resolves_inline=not self.async_mode,
+            hooks_inline=not self.async_mode,
         )
         exchange.start(status, list(headers.items()))
         return exchange
 
-    async def _step(self, exchange: Exchange, watch: _MintWatch, chunk: bytes, *, final: bool) -> Emission:
-        """One body step under ASGI: the resolver awaited first, then any step that may call the
-        claims hook or header predicate in Django's sync thread, where the ORM is allowed."""
-        mints = watch.may_mint(chunk) or (self.config.header is not None and not exchange.head_sent)
-        failed = await _settle(exchange, chunk, final=final)
-        return failed or await _off_loop(mints, partial(exchange.body, chunk, final=final))
+
+def _sync_step(exchange: Exchange, chunk: bytes, *, final: bool) -> Emission:
+    return drive_sync(exchange, exchange.body(chunk, final=final))
+
+
+async def _async_step(exchange: Exchange, chunk: bytes, *, final: bool) -> Emission:
+    """One body step under ASGI: the resolver settled as the core asks, and the claims hook and header
+    predicate (when the core needs them) in Django's sync thread, where the ORM is allowed."""
+    return await drive_async(exchange, exchange.body(chunk, final=final), hooks_in_sync_thread=True)
 
 
 def _as_core(request: Any) -> Callable[[], Request]:
     """The core types hooks' request as werkzeug's; under Django every hook gets Django's own."""
     return lambda: cast(Request, request)
-
-
-class _MintWatch:
-    """Whether feeding a chunk may mint a token (and so call the claims hook): a conservative test.
-
-    A placeholder is completed only by a chunk whose bytes, with the tail of what came before
-    (never more than the longest placeholder is held back), contain the placeholder's word.
-    """
-
-    def __init__(self, word: bytes, keep: int) -> None:
-        self._word = word
-        self._keep = keep
-        self._tail = b""
-
-    def may_mint(self, chunk: bytes) -> bool:
-        found = self._word in chunk or self._word in self._tail + chunk[: len(self._word)]
-        self._tail = (self._tail + chunk[-self._keep :])[-self._keep :]
-        return found
-
-
-async def _settle(exchange: Exchange, chunk: bytes, *, final: bool) -> Emission | None:
-    """Resolves the tenant if this step may need it; the clean 500 if the resolver failed."""
-    if not exchange.may_need_tenant(chunk, final=final):
-        return None
-    try:
-        await exchange.settle_tenant_async()
-    except TokenIssueError as error:
-        return exchange.failure(error)
-    return None
-
-
-async def _off_loop(needed: bool, step: Callable[[], Emission]) -> Emission:
-    return await sync_to_async(step, thread_sensitive=True)() if needed else step()
 
 
 def _finish(
@@ -279,7 +252,7 @@ def _finish(
         # Django closes a stream's iterator when it closes the response: keep that response.
         response.status_code, response.reason_phrase = head.status, HTTPStatus(head.status).phrase
         response.cookies.clear()  # none of the app's headers or cookies, as under the other adapters
-        stream = _replay(body) if in_async else iter(body)
+        stream = replay(body) if in_async else iter(body)
     _set_headers(response, head.headers)
     if content:
         response.content = first.body
@@ -292,7 +265,7 @@ def _headless(response: Any, headers: list[tuple[str, str]], in_async: bool) -> 
     """A HEAD of a page as a body-less stream: no Content-Length can be right (the GET's tokens are not
     minted for a HEAD), and a plain response would get the unrewritten length back from
     ``CommonMiddleware`` (or 0, emptied), which recounts ``content`` on the way out."""
-    headless = StreamingHttpResponse(_replay([]) if in_async else iter(()), status=response.status_code)
+    headless = StreamingHttpResponse(replay([]) if in_async else iter(()), status=response.status_code)
     headless.reason_phrase = response.reason_phrase
     _set_headers(headless, headers)
     headless.cookies = response.cookies
@@ -311,46 +284,6 @@ def _set_headers(response: Any, headers: list[tuple[str, str]]) -> None:
         del fields[name]
     for name, value in headers:
         fields[name] = f"{fields[name]}, {value}" if name in fields else value
-
-
-def _rest(first: Emission, feed: Callable[..., Emission], chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """The rewritten body from the first output on (the app's chunks are read as Django asks)."""
-    if first.body:
-        yield first.body
-    if first.last:
-        return
-    for chunk in chunks:
-        if out := feed(chunk, final=False).body:
-            yield out
-    if out := feed(b"", final=True).body:
-        yield out
-
-
-async def _arest(
-    first: Emission, step: Callable[..., Awaitable[Emission]], chunks: AsyncIterator[bytes]
-) -> AsyncIterator[bytes]:
-    if first.body:
-        yield first.body
-    if first.last:
-        return
-    async for chunk in chunks:
-        if out := (await step(chunk, final=False)).body:
-            yield out
-    if out := (await step(b"", final=True)).body:
-        yield out
-
-
-async def _collect(chunks: AsyncIterator[bytes]) -> list[bytes]:
-    return [chunk async for chunk in chunks]
-
-
-def _drain(chunks: Iterable[bytes]) -> list[bytes]:
-    return list(chunks)
-
-
-async def _replay(chunks: list[bytes]) -> AsyncIterator[bytes]:
-    for chunk in chunks:
-        yield chunk
 
 
 def embed_token_view(request: Any) -> Any:

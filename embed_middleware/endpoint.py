@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Unpack
 
-from .config import EmbedConfig, check_endpoint_resolver
+from ._core.checks import check_endpoint_resolver
+from ._core.emission import Emission, Head, WarnOnce, own_response
+from ._core.policy import add_vary
+from ._core.response import Exchange
+from .config import EmbedConfig, EmbedOptions
 from .errors import TokenIssueError
-from .exchange import Emission, Exchange, Head, _WarnOnce, own_response
-from .policy import add_vary
 
 
 def _json(status: int, payload: dict[str, object], config: EmbedConfig, *extra: tuple[str, str]) -> Emission:
@@ -34,12 +36,12 @@ class MountedEndpoint:
     """What the mountable token endpoints share: the middleware's options, checked at start-up, and the
     rule that a token endpoint must know who is asking (see ``check_endpoint_resolver``)."""
 
-    def __init__(
-        self, *, issuer: Any, resolver: Any, token_endpoint_trusts_client_input: bool = False, **options: Any
-    ) -> None:
-        self.config = EmbedConfig.from_options(issuer=issuer, resolver=resolver, **options)
-        check_endpoint_resolver(resolver, token_endpoint_trusts_client_input)
-        self._warnings = _WarnOnce()
+    def __init__(self, **options: Unpack[EmbedOptions]) -> None:
+        self.config = EmbedConfig.from_options(**options)
+        check_endpoint_resolver(
+            self.config.resolver, options.get("token_endpoint_trusts_client_input", False)
+        )
+        self._warnings = WarnOnce()
 
 
 def _unknown(resource: str | None) -> dict[str, object]:
@@ -71,7 +73,7 @@ def _token_answer(
     if not config.issuer.names(resource):  # before any resolver runs: the name alone rules it out
         return _json(404, _unknown(resource), config)
     try:
-        tenant = exchange.tenant()
+        tenant = exchange.tokens.tenant()
         if tenant is None:
             return _json(401, {"error": "no_tenant"}, config)
         if not config.issuer.allows(tenant, resource):
@@ -80,7 +82,7 @@ def _token_answer(
             # GET's status and headers, without minting a token nobody will read (nor telling on_issue);
             # its length is known only once a token exists, so none is claimed (RFC 9110 9.3.2).
             return _without_length(_json(200, {}, config))
-        issued = exchange.token(resource)
+        issued = exchange.tokens.token(resource)
     except TokenIssueError as error:
         return exchange.failure(error)
     if issued is None:  # pragma: no cover - a known tenant allowed this resource
@@ -89,7 +91,7 @@ def _token_answer(
         "token": issued.token,
         "expires_at": issued.expires_at,
         # Seconds it is still good for, rounded down: iat is whole seconds, so never promise more.
-        "expires_in": max(0, issued.expires_at - math.ceil(exchange.issuer_clock())),
+        "expires_in": max(0, issued.expires_at - math.ceil(exchange.tokens.issuer_clock())),
     }
     return _json(200, payload, config)
 

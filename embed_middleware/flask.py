@@ -43,10 +43,11 @@ from typing import Any
 from flask import Flask, Response, current_app, request
 from markupsafe import Markup
 
+from ._core.emission import WarnOnce as _WarnOnce
+from ._core.response import Exchange
 from .config import EmbedConfig
 from .endpoint import answer_token_request
 from .errors import ConfigurationError
-from .exchange import Exchange, _WarnOnce
 from .placeholders import embed_placeholder, embed_url
 from .tenants import ENVIRON_KEY, Tenant, from_environ, tenant_of, vary_of
 from .tokens import TokenIssuer

@@ -37,6 +37,7 @@ from .tenants import (
     _NamedResolver,
     _tenant_from,
     as_async,
+    as_inline,
     as_sync,
     from_environ,
     tenant_of,
@@ -193,6 +194,7 @@ def first_of(*resolvers: AnyResolver) -> Resolver:
         resolve_async,
         # An anonymous request falls through to the last resolver: one client-read source is enough.
         reads_client_input=any(map(reads_client_input, resolvers)),
+        inline=all(as_inline(r) is not None for r in resolvers),
     )
 
 
@@ -227,6 +229,7 @@ def require_all(*resolvers: AnyResolver) -> Resolver:
         resolve_async,
         # Only as client-controlled as its most trustworthy member.
         reads_client_input=all(map(reads_client_input, resolvers)),
+        inline=all(as_inline(r) is not None for r in resolvers),
     )
 
 

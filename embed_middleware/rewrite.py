@@ -34,9 +34,23 @@ NONCE_LENGTH = 22
 _PLACEHOLDER_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 RESOURCE_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
 
+
+class _Hold:
+    """The type of :data:`HOLD`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "HOLD"
+
+
+#: What a replacement returns when it cannot answer yet (its token is not minted): the rewriter stops
+#: at that placeholder, keeps it (and what follows) and sets ``blocked``; ``feed(b"")`` resumes there.
+HOLD = _Hold()
+
 #: Replaces one placeholder: receives the resource name (None for the bare placeholder) and returns
-#: the bytes to put in its place, or None to leave the placeholder exactly as it was.
-Replacement = Callable[[str | None], bytes | None]
+#: the bytes to put in its place, None to leave the placeholder exactly as it was, or HOLD.
+Replacement = Callable[[str | None], bytes | _Hold | None]
 
 
 def _spellings(template: str) -> list[bytes]:
@@ -188,10 +202,12 @@ class StreamRewriter:
     """Rewrites one response body, chunk by chunk. One instance per response.
 
     ``feed`` returns every byte that can no longer be part of a placeholder; the rest (never more
-    than ``syntax.max_length - 1`` bytes) waits for the next chunk or for ``flush``.
+    than ``syntax.max_length - 1`` bytes) waits for the next chunk or for ``flush``. When the
+    replacement answers HOLD, ``blocked`` is set and the rewriter keeps the input from that placeholder
+    on (the caller's chunk, not yet consumed) until ``feed(b"")`` or ``flush()`` is called again.
     """
 
-    __slots__ = ("_pending", "_replace", "_syntax", "replacements")
+    __slots__ = ("_pending", "_replace", "_syntax", "blocked", "replacements")
 
     def __init__(self, syntax: PlaceholderSyntax, replace: Replacement) -> None:
         self._syntax = syntax
@@ -199,24 +215,21 @@ class StreamRewriter:
         self._pending = b""
         #: How many placeholders were replaced (left-as-is ones do not count).
         self.replacements = 0
+        #: The last feed/flush stopped at a placeholder whose replacement answered HOLD.
+        self.blocked = False
 
     @property
     def held_back(self) -> int:
         """Bytes received but not yet emitted."""
         return len(self._pending)
 
-    def might_replace(self, chunk: bytes) -> bool:
-        """Whether feeding ``chunk`` could complete a placeholder (a cheap, conservative test)."""
-        word = self._syntax._word
-        if word in chunk:
-            return True
-        return bool(self._pending) and word in self._pending + chunk[: len(word)]
-
     def feed(self, chunk: bytes) -> bytes:
+        self.blocked = False
         buffer = self._pending + chunk if self._pending else chunk
         return self._rewrite(buffer, final=False)
 
     def flush(self) -> bytes:
+        self.blocked = False
         buffer, self._pending = self._pending, b""
         return self._rewrite(buffer, final=True) if buffer else b""
 
@@ -255,9 +268,15 @@ class StreamRewriter:
             name = match.group(1)
             resource = None if name is None else _decode_resource(name)
             replacement = self._replace(resource)
+            if replacement is HOLD:
+                pieces.append(buffer[emitted:start])
+                self._pending = buffer[start:]
+                self.blocked = True
+                return b"".join(pieces)
             if replacement is None:
                 search_from = match.end()
                 continue
+            assert isinstance(replacement, bytes)
             self.replacements += 1
             pieces.append(buffer[emitted:start])
             pieces.append(replacement)

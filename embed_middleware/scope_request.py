@@ -25,22 +25,29 @@ from .tenants import ENVIRON_KEY
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
+
 #: Where a Starlette/FastAPI app marks its tenant: ``request.state.embed_tenant = Tenant(...)``.
 STATE_KEY = "embed_tenant"
 
 
-def read_mark(scope: MutableMapping[str, Any], key: str) -> object:
-    """The app's tenant mark: ``scope["embed.tenant"]`` or Starlette's ``request.state.embed_tenant``.
-
-    Only the standard key is carried over from a scope; another key is never in an ASGI environ.
-    """
-    if key != ENVIRON_KEY:
-        return None
-    mark = scope.get(ENVIRON_KEY)
-    state = scope.get("state")
-    if mark is None and (type(state) is dict or isinstance(state, MutableMapping)):
-        mark = state.get(STATE_KEY)
+def read_scope_mark(scope: MutableMapping[str, Any], key: str = ENVIRON_KEY) -> object:
+    """The app's mark in a scope: ``scope[key]``, else the Starlette state (``embed_tenant`` for the
+    standard key, the key itself for another). Used by ``TenantMark`` (the one owner of the shortcut)
+    and by the environ built for hooks; here because the verifying side shares this module."""
+    mark = scope.get(key)
+    if mark is None:
+        state = scope.get("state")
+        if type(state) is dict or isinstance(state, MutableMapping):
+            mark = state.get(STATE_KEY if key == ENVIRON_KEY else key)
     return mark
+
+
+def app_path(scope: MutableMapping[str, Any]) -> str:
+    """The path inside the app: ``path`` without the ``root_path`` it is mounted under (the one rule
+    for every ASGI path check: the endpoints, the verifier's gate, the resolvers' request)."""
+    path = str(scope.get("path", ""))
+    root = str(scope.get("root_path", ""))
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 #: Stands for the headers until something asks for them.
@@ -54,10 +61,6 @@ class ScopeRequest(Request):
 
     def __init__(self, scope: MutableMapping[str, Any]) -> None:
         self.scope = scope
-        root_path = str(scope.get("root_path", ""))
-        path = str(scope.get("path", ""))
-        if root_path and path.startswith(root_path):
-            path = path[len(root_path) :]
         client = scope.get("client")
         server = scope.get("server")
         SansIORequest.__init__(
@@ -65,8 +68,8 @@ class ScopeRequest(Request):
             method=str(scope.get("method", "GET")),
             scheme=str(scope.get("scheme", "http")),
             server=(server[0], server[1]) if server else None,
-            root_path=root_path,
-            path=path,
+            root_path=str(scope.get("root_path", "")),
+            path=app_path(scope),
             query_string=ascii_query(bytes(scope.get("query_string", b""))),
             headers=_UNBUILT,  # built on first access: a default claims hook never reads them
             remote_addr=client[0] if client else None,
@@ -131,7 +134,7 @@ def environ_from_scope(scope: MutableMapping[str, Any]) -> WSGIEnvironment:
     if len(cookies) > 1:
         environ["HTTP_COOKIE"] = "; ".join(cookies)
     environ["asgi.scope"] = scope
-    mark = read_mark(scope, ENVIRON_KEY)
+    mark = read_scope_mark(scope, ENVIRON_KEY)
     if mark is not None:
         environ[ENVIRON_KEY] = mark
     return environ

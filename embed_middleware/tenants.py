@@ -205,6 +205,8 @@ class _NamedResolver:
     from_mark: Callable[[object], Tenant | None] | None = None
     #: Whether any client can make it name a tenant (Host, path, a header, an unverified cookie).
     reads_client_input: bool = False
+    #: Whether ``resolve`` cannot block (no lookup, or a mapping): ASGI then calls it on the loop.
+    inline: bool = False
 
     def __call__(self, request: Request) -> Tenant | None:
         return self.resolve(request)
@@ -225,7 +227,9 @@ def _named(
         async def resolve_inline(request: Request) -> Tenant | None:
             return resolve(request)
 
-        return _NamedResolver(describe, resolve, vary, resolve_inline, reads_client_input=client_input)
+        return _NamedResolver(
+            describe, resolve, vary, resolve_inline, reads_client_input=client_input, inline=True
+        )
     threaded = sync_to_async(resolve, thread_sensitive=False)
     return _NamedResolver(describe, resolve, vary, threaded, reads_client_input=client_input)
 
@@ -265,6 +269,19 @@ def as_async(resolver: AnyResolver) -> AsyncResolver:
     return sync_to_async(cast(SyncResolver, resolver), thread_sensitive=False)
 
 
+def as_inline(resolver: AnyResolver) -> SyncResolver | None:
+    """The resolver as a plain call that is safe on the event loop (a built-in that cannot block), or
+    None: ASGI then calls it inline, with no task, timer or thread."""
+    if isinstance(resolver, _NamedResolver) and resolver.inline:
+        return resolver.resolve
+    return None
+
+
+def is_async_resolver(resolver: object) -> bool:
+    """Whether the resolver is an ``async def`` (or an object with ``async def __call__``)."""
+    return not isinstance(resolver, _NamedResolver) and _is_async(resolver)
+
+
 def from_environ(
     key: str = ENVIRON_KEY, *, lookup: Lookup | None = None, vary: Sequence[str] = ("Cookie",)
 ) -> Resolver:
@@ -286,8 +303,7 @@ def from_environ(
         return from_mark(request_environ(request).get(key))
 
     named = _named(f"from environ[{key!r}]", resolve, tuple(vary), lookup, client_input=False)
-    if lookup is not None and not isinstance(lookup, Mapping):
-        return named  # a lookup callable may block: it keeps going through resolve_async
+    # The mark is exposed even with a lookup callable (``inline`` False: ASGI runs it off the loop).
     return dataclasses.replace(named, mark_key=key, from_mark=from_mark)
 
 

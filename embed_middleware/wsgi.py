@@ -16,15 +16,18 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, Unpack
 
 from werkzeug.wrappers import Request
 from werkzeug.wsgi import ClosingIterator
 
-from .config import EmbedConfig
+from ._core.drive import drive_sync
+from ._core.emission import Emission, WarnOnce, content_headers, status_line
+from ._core.framing import DeclaredBody, declared_length
+from ._core.response import Exchange
+from .config import AppOptions, EmbedConfig, the_app
 from .endpoint import MountedEndpoint, answer_jwks_request, answer_token_request
-from .exchange import Emission, Exchange, _WarnOnce, status_line
-from .framing import DeclaredBody, declared_length
 from .placeholders import NONCE_KEY, EmbedContext
 from .scope_request import ascii_query
 
@@ -40,27 +43,22 @@ _ENDED: Any = object()
 class EmbedWSGIMiddleware:
     """Rewrites token placeholders in the wrapped app's pages; options as in ``EmbedConfig``."""
 
-    def __init__(self, app: WSGIApplication | None = None, /, **options: Any) -> None:
-        if app is None:  # as under ASGI, a factory may pass the app by keyword
-            app = options.pop("app", None)
-            if app is None:
-                raise TypeError("EmbedWSGIMiddleware needs the WSGI app to wrap")
-        self.app: WSGIApplication = app
+    def __init__(
+        self, app: WSGIApplication | None = None, /, **options: Unpack[AppOptions[WSGIApplication]]
+    ) -> None:
+        #: The app may come by keyword too (``app=``), as factories pass it.
+        self.app: WSGIApplication
+        self.app, rest = the_app(app, options, "EmbedWSGIMiddleware")
         #: Validated at construction: a bad option fails here, at start-up, not on a request.
-        self.config = EmbedConfig.from_options(**options)
-        self._warnings = _WarnOnce()
+        self.config = EmbedConfig.from_options(**rest)
+        self._warnings = WarnOnce()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         # Where the app's helpers find this request's nonce (an inner embed middleware replaces it).
         context = environ[NONCE_KEY] = EmbedContext(self.config.placeholder_rules)
         exchange = Exchange(
-            self.config,
-            method,
-            lambda: shallow_request(environ),
-            self._warnings,
-            environ.get,
-            context,
+            self.config, method, partial(shallow_request, environ), self._warnings, environ.get, context
         )
         path = environ.get("PATH_INFO")
         if path is not None and path in (self.config.token_endpoint, self.config.jwks_path):
@@ -87,7 +85,7 @@ class TokenEndpointWSGI(MountedEndpoint):
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         exchange = Exchange(
-            self.config, method, lambda: shallow_request(environ), self._warnings, environ.get
+            self.config, method, partial(shallow_request, environ), self._warnings, environ.get
         )
         emission = answer_token_request(exchange, self.config, method)
         assert emission.head is not None
@@ -120,7 +118,7 @@ class _WSGIResponder:
         exchange = self._exchange
         if self._started and exchange.passes and not exchange.head_sent:
             # Not ours to rewrite: let the server have the app's iterable itself (sendfile and all).
-            emission = exchange.head_now()
+            emission = drive_sync(exchange, exchange.head_now())
             try:
                 self._send_head(emission)
             except BaseException:
@@ -166,26 +164,16 @@ class _WSGIResponder:
             code = int(status.split(" ", 1)[0])
         except ValueError:
             raise ValueError(f"invalid WSGI status {status!r}") from None
-        if first_call and self._leaves_untouched(code, headers):
+        if first_call and self._config.leaves_untouched(self._method, code, *content_headers(headers)):
             self._untouched = True
             return self._upstream(status, headers)
         exchange.start(code, headers)
         self._declared = DeclaredBody(declared_length(headers) if exchange.rewrites else None)
         return self._write
 
-    def _leaves_untouched(self, status: int, headers: list[tuple[str, str]]) -> bool:
-        content_type = content_encoding = None
-        for name, value in headers:
-            lowered = name.lower()
-            if lowered == "content-type":
-                content_type = value
-            elif lowered == "content-encoding":
-                content_encoding = value
-        return self._config.leaves_untouched(self._method, status, content_type, content_encoding)
-
     def _write(self, data: bytes) -> None:
         """The legacy ``write()`` callable: its bytes must reach the server before it returns."""
-        emission = self._exchange.body(data, final=False)
+        emission = drive_sync(self._exchange, self._exchange.body(data, final=False))
         self._send_head(emission)
         if emission.body:
             self._upstream_write(emission.body)
@@ -207,7 +195,7 @@ class _WSGIResponder:
                 yield chunk
                 continue
             chunk, final = self._declared.clip(chunk, count is not None and index == count - 1)
-            emission = exchange.body(chunk, final=final)
+            emission = drive_sync(exchange, exchange.body(chunk, final=final))
             self._send_head(emission)
             if emission.body:
                 yield emission.body
@@ -217,7 +205,7 @@ class _WSGIResponder:
             raise AssertionError("the app returned without calling start_response")
         if self._untouched:
             return  # its head went to the server as the app sent it: nothing of ours to end
-        emission = exchange.body(b"", final=True)
+        emission = drive_sync(exchange, exchange.body(b"", final=True))
         self._send_head(emission)
         if emission.body:
             yield emission.body

@@ -391,3 +391,20 @@ async def test_a_streamed_response_that_is_not_rewritten_ends_exactly_once() -> 
     bodies = [m for m in messages if m["type"] == "http.response.body"]
     assert [m["body"] for m in bodies] == [b"{", b"}"]
     assert decode(dict(messages[0]["headers"])[b"x-embed-token"])["sub"] == "acme"
+
+
+@pytest.mark.parametrize("where", ["scope", "state"])
+@pytest.mark.parametrize("lookup", [None, {"acme": Tenant("acme")}, lambda raw: Tenant(raw)])
+async def test_from_environ_with_its_own_key_finds_the_mark(where: str, lookup: Any) -> None:
+    """from_environ(key=...) reads that key under ASGI too: scope[key] or request.state's same name."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if where == "scope":
+            scope["my.key"] = "acme"
+        else:
+            scope.setdefault("state", {})["my.key"] = "acme"
+        await send({"type": "http.response.start", "status": 200, "headers": HTML_HEADERS})
+        await send({"type": "http.response.body", "body": embed_placeholder(scope, "top").encode()})
+
+    messages = await call_asgi(wrap(app, resolver=from_environ("my.key", lookup=lookup)), http_scope())
+    assert decode(messages[1]["body"])["sub"] == "acme"

@@ -227,6 +227,26 @@ def test_bad_settings_stop_the_app_at_start_up(value: Any, message: str) -> None
     assert message in str(raised.value)
 
 
+def test_the_placeholder_setting_is_a_deprecated_alias_of_placeholder_word() -> None:
+    with embed(placeholder="EMBED"), pytest.warns(DeprecationWarning, match="placeholder_word"):
+        old = EmbedMiddleware(lambda request: HttpResponse()).config
+    with embed(placeholder_word="EMBED"):
+        assert EmbedMiddleware(lambda request: HttpResponse()).config.syntax == old.syntax
+
+
+def test_the_content_type_is_read_by_the_adapters_one_scan() -> None:
+    """Django keeps one value per field, so repeats cannot reach it; what it has is read by the same
+    scan as under WSGI and ASGI (a JSON body is never rewritten, a HTML one is)."""
+    for content_type, rewritten in (("application/json", False), ("text/html", True)):
+
+        def view(request: Any, content_type: str = content_type) -> HttpResponse:
+            return marked(request, HttpResponse(page_of(request), content_type=content_type))
+
+        with embed():
+            body = EmbedMiddleware(view)(RequestFactory().get("/")).content
+        assert bool(claims(body)) is rewritten
+
+
 def test_dotted_paths_are_imported_once_django_is_ready() -> None:
     with override_settings(EMBED_MIDDLEWARE={"issuer": f"{__name__}.ISSUER", "resolver": f"{__name__}.ACME"}):
         response = Client().get("/t/anonymous")

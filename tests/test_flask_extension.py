@@ -178,7 +178,7 @@ def test_the_resolver_answers_a_tenant_its_id_or_none(answer: Any, sub: str | No
 
 
 def test_custom_placeholder_word_is_what_templates_get() -> None:
-    app, _ = make_app(placeholder="EMBED")
+    app, _ = make_app(placeholder_word="EMBED")
     app.add_url_rule(
         "/custom", "custom", lambda: render_template_string("<p>{{ embed_placeholder('x') }}</p>")
     )

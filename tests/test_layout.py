@@ -67,6 +67,8 @@ MOVED = [
             "SupersetProfile",
             "names_setting",
             "TENANT_CLAIM",
+            "ResponsePolicy",
+            "DeclaredBody",
         ],
         strict=True,
     )

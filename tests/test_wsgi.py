@@ -573,7 +573,7 @@ def test_list_bodies_are_known_complete() -> None:
         ({"missing_tenant": "ignore"}, "missing_tenant must be one of"),
         ({"token_endpoint": "embed/token"}, "must be a path starting with '/'"),
         ({"content_types": "text/html"}, "content_types"),
-        ({"placeholder": "JWT TOKEN"}, "placeholder word"),
+        ({"placeholder_word": "JWT TOKEN"}, "placeholder word"),
         ({"max_resource_length": 0}, "max_resource_length"),
         ({"issuer": "secret"}, "issuer must be a TokenIssuer"),
         ({"resolver": "acme"}, "resolver must be a callable"),
