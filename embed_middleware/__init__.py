@@ -1,16 +1,26 @@
 """Secure, tenant-scoped embeds for any WSGI or ASGI app.
 
-Wrap the app once; every placeholder your templates write with ``embed_token('name')`` (or
-``embed_placeholder(request, 'name')``) arrives filled with a fresh, short-lived JWT for the request's
-tenant, and placeholder-like text users put in a page stays exactly as they wrote it. See the README
-for Flask, Django and FastAPI quick starts.
+Wrap the app once; every placeholder your templates write with ``embed_placeholder('name')`` arrives
+filled with a fresh, short-lived JWT for the request's tenant, and placeholder-like text users put in a
+page stays exactly as they wrote it. The same issuer mints for CLIs and background jobs:
+
+>>> from embed_middleware import Tenant, TokenIssuer
+>>> issuer = TokenIssuer("a-secret-of-at-least-32-bytes-" + "x" * 18, resources=["sales"])
+>>> issued = issuer.issue(Tenant("acme"), "sales")
+>>> issued.token.count("."), issued.expires_at - issued.issued_at
+(2, 600)
+
+The names here are what an app constructs or catches; the rest lives in its module (for instance
+``embed_middleware.verify.REASONS``). See the README for Flask, Django and FastAPI quick starts.
 """
 
+import warnings as _warnings
+from importlib import import_module as _import_module
 from importlib import metadata as _metadata
+from typing import Any as _Any
 
-from ._core.policy import DEFAULT_CONTENT_TYPES, NO_STORE, ResponsePolicy
 from .asgi import EmbedASGIMiddleware, TokenEndpointASGI
-from .config import EmbedConfig, HeaderDelivery, MissingTenant
+from .config import EmbedOptions, HeaderDelivery
 from .errors import ConfigurationError, EmbedError, RevocationStoreError, TokenIssueError
 from .keys import KeySet, SigningKey
 from .placeholders import PlaceholderError, embed_placeholder, embed_url
@@ -24,14 +34,10 @@ from .profiles import (
 )
 from .reuse import TokenReuse
 from .reuse_redis import RedisTokenCache
-from .rewrite import PlaceholderSyntax, StreamRewriter
 from .tenant_keys import TenantKeys
 from .tenants import (
-    ENVIRON_KEY,
     Resolver,
     Tenant,
-    as_async,
-    as_sync,
     first_of,
     from_cookie,
     from_environ,
@@ -43,7 +49,6 @@ from .tenants import (
 )
 from .tokens import IssuedToken, IssueEvent, TokenIssuer
 from .verify import (
-    REASONS,
     MemoryRevocations,
     RedisRevocations,
     RevocationStore,
@@ -52,8 +57,6 @@ from .verify import (
     Verifier,
     VerifyingASGIMiddleware,
     VerifyingWSGIMiddleware,
-    bearer_or_query,
-    last_path_segment,
     resource_from_path,
     verify,
 )
@@ -65,15 +68,11 @@ except _metadata.PackageNotFoundError:  # imported from a checkout that was neve
     __version__ = "0+unknown"
 
 __all__ = [
-    "DEFAULT_CONTENT_TYPES",
-    "ENVIRON_KEY",
-    "NO_STORE",
-    "REASONS",
     "ChartioProfile",
     "ConfigurationError",
     "EmbedASGIMiddleware",
-    "EmbedConfig",
     "EmbedError",
+    "EmbedOptions",
     "EmbedWSGIMiddleware",
     "GenericProfile",
     "HeaderDelivery",
@@ -82,18 +81,14 @@ __all__ = [
     "KeySet",
     "MemoryRevocations",
     "MetabaseProfile",
-    "MissingTenant",
     "PlaceholderError",
-    "PlaceholderSyntax",
     "Profile",
     "RedisRevocations",
     "RedisTokenCache",
     "Resolver",
-    "ResponsePolicy",
     "RevocationStore",
     "RevocationStoreError",
     "SigningKey",
-    "StreamRewriter",
     "SupersetProfile",
     "Tenant",
     "TenantKeys",
@@ -108,9 +103,6 @@ __all__ = [
     "Verifier",
     "VerifyingASGIMiddleware",
     "VerifyingWSGIMiddleware",
-    "as_async",
-    "as_sync",
-    "bearer_or_query",
     "embed_placeholder",
     "embed_url",
     "first_of",
@@ -120,8 +112,39 @@ __all__ = [
     "from_path_prefix",
     "from_subdomain",
     "in_main_thread",
-    "last_path_segment",
     "require_all",
     "resource_from_path",
     "verify",
 ]
+
+#: Names that were importable from the package itself before 0.2, and the module that holds each now:
+#: they still work for one release, with a DeprecationWarning that says where to import them from.
+_MOVED_NAMES = {
+    "DEFAULT_CONTENT_TYPES": "embed_middleware._core.policy",
+    "NO_STORE": "embed_middleware._core.policy",
+    "ResponsePolicy": "embed_middleware._core.policy",
+    "EmbedConfig": "embed_middleware.config",
+    "MissingTenant": "embed_middleware.config",
+    "PlaceholderSyntax": "embed_middleware.rewrite",
+    "StreamRewriter": "embed_middleware.rewrite",
+    "ENVIRON_KEY": "embed_middleware.tenants",
+    "as_async": "embed_middleware.tenants",
+    "as_sync": "embed_middleware.tenants",
+    "REASONS": "embed_middleware.verify",
+    "bearer_or_query": "embed_middleware.verify",
+    "last_path_segment": "embed_middleware.verify",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    """The names moved out of the package's surface, found where they live now, with a warning."""
+    module = _MOVED_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'embed_middleware' has no attribute {name!r}")
+    _warnings.warn(
+        f"embed_middleware.{name} is deprecated at the top level and goes in the next release: "
+        f"import it from {module}",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(_import_module(module), name)
