@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio
-from redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
 
 from embed_middleware.errors import ConfigurationError, RevocationStoreError
 from embed_middleware.lifetime import MAX_TTL
@@ -25,6 +24,7 @@ from embed_middleware.verify.revocation import (
     RevocationStore,
     token_revoked,
 )
+from tests.support.redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
 
 NOW = 1_700_000_000.123456  # a realistic time.time(), with the microseconds a float carries
 RETENTION = 100.0

@@ -21,15 +21,16 @@ import pytest
 
 pytest.importorskip("playwright.sync_api", reason="playwright not installed: `make test` installs it")
 
-from browser_helpers import SKIP_NO_CHROMIUM, chromium_missing, launch
 from playwright.sync_api import Browser, Frame, Page, Request, expect, sync_playwright
 from superset_interop import Stack
 
 from examples.demo import _serve
 from examples.superset_demo import TOKEN_ENDPOINT, create_app, superset_profile
 from examples.superset_provision import SALES
+from tests.support.browser_helpers import SKIP_NO_CHROMIUM, chromium_missing, launch
 
 pytestmark = [
+    pytest.mark.browser,
     pytest.mark.interop,
     pytest.mark.skipif(chromium_missing() is not None, reason=SKIP_NO_CHROMIUM),
 ]
