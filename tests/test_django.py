@@ -180,7 +180,7 @@ def test_the_middleware_follows_djangos_conventions() -> None:
         ({"issuer": ISSUER, "resolver": from_environ(), "colour": "red"}, "unknown options colour; known:"),
         ({"issuer": ISSUER, "resolver": "nowhere.resolve"}, "['resolver']: cannot import 'nowhere.resolve'"),
         ({"issuer": ISSUER, "resolver": from_environ(), "missing_tenant": "x"}, ": missing_tenant must be"),
-        ({"issuer": "test_django.KEY", "resolver": from_environ()}, ": issuer must be a TokenIssuer"),
+        ({"issuer": "tests.test_django.KEY", "resolver": from_environ()}, ": issuer must be a TokenIssuer"),
     ],
 )
 def test_bad_settings_stop_the_app_at_start_up(value: Any, message: str) -> None:

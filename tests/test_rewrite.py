@@ -410,6 +410,7 @@ def test_an_unfinished_placeholder_is_emitted_by_flush() -> None:
     assert rewriter.flush() == b""
 
 
+@pytest.mark.slow  # megabytes per case, ~8 s in all
 @pytest.mark.parametrize(
     "chunk_size",
     [

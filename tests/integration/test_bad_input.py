@@ -471,8 +471,18 @@ def check(h: Harness, case: Case, served: Served) -> list[bytes]:
     return found
 
 
+#: Cases that wait on purpose (a resolver that hangs past a timeout) for over a second each.
+SLOW = {"sync resolver hangs"}
+
+
 @pytest.mark.parametrize("adapter", ADAPTERS)
-@pytest.mark.parametrize("case", CASES, ids=[f"{c.name} -- {c.expect}" for c in CASES])
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, id=f"{c.name} -- {c.expect}", marks=[pytest.mark.slow] if c.name in SLOW else [])
+        for c in CASES
+    ],
+)
 def test_bad_input(
     case: Case, adapter: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
