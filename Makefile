@@ -81,20 +81,20 @@ bench: $(BENCH_STAMP)
 
 ## The interop suite against a real Apache Superset: sets up .venv-superset from
 ## scripts/superset/requirements.lock with uv, the embedded SDK with npm ci and the metadata DB
-## (cached in .cache/superset per Superset version), then runs tests/interop (never skipped here).
+## (cached in .cache/superset per Superset version), then runs tests/system/interop (never skipped here).
 .PHONY: interop superset-demo
 interop: $(STAMP)
 	@sh scripts/ensure-package.sh /usr/bin/chromium chromium "the Superset browser tests"
 	$(BIN)/python -m examples.superset_stack
-	EMBED_INTEROP=1 $(BIN)/python -m pytest tests/interop
+	EMBED_INTEROP=1 $(BIN)/python -m pytest tests/system/interop
 
 ## Superset with a dashboard, and a host app (wrapped by the middleware) embedding it for two tenants.
 superset-demo: $(STAMP)
 	$(BIN)/python -m examples.superset_demo
 
 ## Run the compatibility matrix: every framework under every server it runs on, real processes on
-## loopback (tests/compat). Its frameworks and servers are pinned in tests/compat/requirements.txt and
-## installed with uv into .venv-compat; the table goes to build/compat.md and the docs site's
+## loopback (tests/system/compat). Its frameworks and servers are pinned in
+## tests/system/compat/requirements.txt and installed with uv into .venv-compat; the table goes to build/compat.md and the docs site's
 ## "Servers and frameworks" page (docs/servers.md).
 .PHONY: compat
 compat: $(STAMP)

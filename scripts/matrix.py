@@ -49,7 +49,7 @@ EXCLUDED = {
     "tests/system/test_docs_site.py": "the docs site, built and opened in Chromium",
     "tests/system/test_isolation_under_load.py": "tens of thousands of requests through real servers",
     "tests/system/test_soak.py": "100,000 requests per adapter, resident memory sampled",
-    "tests/interop": "a real Superset, run once by `make interop`",
+    "tests/system/interop": "a real Superset, run once by `make interop`",
 }
 
 PROBE = (

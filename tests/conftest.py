@@ -7,6 +7,7 @@ browsers) is marked ``system`` here, so that `make check` can leave it out by ma
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,14 +15,17 @@ from pathlib import Path
 import pytest
 
 from embed_middleware import TokenIssuer
-from tests.support import hypothesis_profiles, wsgi_helpers
+from tests.support import wsgi_helpers
 from tests.support.redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
 from tests.support.tokens import signing_secret
 
 #: `make test` prints the reliability figures of the load and soak suites (benchmarks/reliability_report.py).
 pytest_plugins = ["benchmarks.reliability_report"]
 
-hypothesis_profiles.load_from_environment()
+if importlib.util.find_spec("hypothesis") is not None:  # .venv-compat (`make compat`) goes without it
+    from tests.support import hypothesis_profiles
+
+    hypothesis_profiles.load_from_environment()
 
 SYSTEM = Path(__file__).resolve().parent / "system"
 
@@ -29,8 +33,8 @@ SYSTEM = Path(__file__).resolve().parent / "system"
 #: virtualenv of frameworks and servers (`make compat`), the Superset interop suite a Superset set up
 #: from its own lock, minutes cold (`make interop`). Left out of the main run rather than shown as skips.
 collect_ignore = [
-    *([] if os.environ.get("EMBED_COMPAT") else ["compat"]),
-    *([] if os.environ.get("EMBED_INTEROP") == "1" else ["interop"]),
+    *([] if os.environ.get("EMBED_COMPAT") else ["system/compat"]),
+    *([] if os.environ.get("EMBED_INTEROP") == "1" else ["system/interop"]),
 ]
 
 

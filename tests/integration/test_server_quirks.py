@@ -1,7 +1,7 @@
 """What real servers and frameworks do that the specs allow or get wrong (issue 13), reproduced in-process.
 
 Each test drives an adapter the way one server or framework was seen to (the compatibility matrix in
-tests/compat runs the real ones): granian reads a WSGI app's head as soon as the call returns; Sanic
+tests/system/compat runs the real ones): granian reads a WSGI app's head as soon as the call returns; Sanic
 sends ASGI headers as a generator; Quart ends every body with an extra empty message; Litestar passes
 the app by keyword; daphne and the frameworks on it return after ``http.disconnect``.
 """

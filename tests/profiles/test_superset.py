@@ -1,6 +1,6 @@
 """SupersetProfile alone: the guest-token shape, RLS clauses built from SQL literals, and bad settings.
 
-``tests/interop`` proves the same tokens against a real Superset; these pin the shape and the
+``tests/system/interop`` proves the same tokens against a real Superset; these pin the shape and the
 refusals without one, so they run everywhere.
 """
 

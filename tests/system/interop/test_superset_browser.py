@@ -36,7 +36,7 @@ pytestmark = [
 ]
 
 TTL = 12
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "superset.png"
+SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "superset.png"
 DATA = "/api/v1/chart/data"
 TOKEN = re.compile(r'data-token="([^"]+)"')
 WAIT_MS = 60_000

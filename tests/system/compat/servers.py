@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 APPS = Path(__file__).resolve().parent / "apps"
-ROOT = APPS.parent.parent.parent
+ROOT = APPS.parents[3]
 
 
 def free_port() -> int:
@@ -88,7 +88,7 @@ class Running:
 
 @contextmanager
 def serving(server: Server, target: str, workdir: Path) -> Iterator[Running]:
-    """``target`` (``module:app`` under tests/compat/apps) under ``server``, until the block ends."""
+    """``target`` (``module:app`` under tests/system/compat/apps) under ``server``, until the block ends."""
     port = free_port()
     log, output = workdir / "embed.log", workdir / "server.out"
     log.write_text("")

@@ -25,7 +25,7 @@ from examples.superset_provision import SALES
 
 pytestmark = pytest.mark.interop
 
-FIGURES = Path(__file__).resolve().parents[2] / "build" / "superset-interop.json"
+FIGURES = Path(__file__).resolve().parents[3] / "build" / "superset-interop.json"
 SEEN: dict[str, Any] = {"rows": {}, "refusals": {}}
 RLS = "tenant = {tenant}"
 #: Tenant ids written as attacks on an RLS clause: each must match no row (no tenant has that id).
