@@ -1,15 +1,16 @@
 """Shared fixtures and the suite's lanes.
 
 WSGI adapter tests run under both arrangements of the PEP 3333 checkers; a real redis-server is shared by
-the run; keys and issuers come from factories. Everything under ``tests/system`` (real servers, processes,
-browsers) is marked ``system`` here, so that `make check` can leave it out by marker alone.
+the run; the suites' issuer is a fixture (keys come from ``tests.support.tokens.signing_secret``).
+Everything under ``tests/system`` (real servers, processes, browsers) is marked ``system`` here, so that
+`make check` can leave it out by marker alone.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,6 @@ import pytest
 from embed_middleware import TokenIssuer
 from tests.support import wsgi_helpers
 from tests.support.redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
-from tests.support.tokens import signing_secret
 
 #: `make test` prints the reliability figures of the load and soak suites (benchmarks/reliability_report.py).
 pytest_plugins = ["benchmarks.reliability_report"]
@@ -60,12 +60,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.system)
         if "redis_server" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.redis)
-
-
-@pytest.fixture
-def signing_key() -> Callable[..., str]:
-    """The key factory (``signing_key("suite", length)``): distinct keys per suite, never a shared one."""
-    return signing_secret
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from embed_middleware.tokens import DEFAULT_TTL, MAX_TTL
 from tests.support.tokens import decode_token, signing_secret
 
 KEY = signing_secret("unit-test", 48)
-OTHER_KEY = "another-signing-key-" + "o" * 28
+OTHER_KEY = signing_secret("another", 48)
 ACME = Tenant("acme")
 FIXED_NOW = 1_700_000_000.75
 ENV = "EMBED_SIGNING_KEY"
