@@ -278,6 +278,7 @@ def test_members_are_the_utf8_tenant_ids(redis_client: redis.Redis, key: str) ->
     assert store.cutoff("written-elsewhere") == NOW + 9
 
 
+@pytest.mark.redis
 def test_a_server_that_went_away_raises_store_error_without_the_password() -> None:
     if REDIS_SERVER is None:
         pytest.skip(SKIP_REASON)
@@ -304,6 +305,7 @@ def test_a_server_that_went_away_raises_store_error_without_the_password() -> No
         store.close()
 
 
+@pytest.mark.redis
 def test_a_wrong_password_raises_store_error_without_it() -> None:
     if REDIS_SERVER is None:
         pytest.skip(SKIP_REASON)

@@ -124,6 +124,7 @@ def test_deterministic_algorithms_are_byte_identical_across_processes(algorithm:
     assert all(len(tokens) == 1 for tokens in windows.values()), windows
 
 
+@pytest.mark.redis
 def test_es256_is_identical_across_processes_only_through_redis(tmp_path: Path) -> None:
     pytest.importorskip("redis")
     from tests.support.redis_server import REDIS_SERVER, SKIP_REASON

@@ -68,7 +68,7 @@ def status_of(adapter: str, verifier: Verifier, token: str) -> tuple[int, bytes]
     return messages[0]["status"], body
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def two_processes(request: pytest.FixtureRequest) -> tuple[RevocationStore, RevocationStore]:
     """(the admin's store, the verifier's store): the same list of cut-offs seen from two places."""
     if request.param == "memory":
