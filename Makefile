@@ -1,4 +1,4 @@
-# Two commands that work on a fresh clone: `make demo` and `make test`.
+# Commands that work on a fresh clone: `make demo`, `make check` (the fast lane) and `make test` (everything).
 # Each creates its own virtualenv in .venv and installs what it needs.
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +8,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 DOCS_STAMP := $(VENV)/.installed-docs
 DIST_STAMP := $(VENV)/.installed-dist
 
-.PHONY: demo refresh-demo test bench lint clean docs dist
+.PHONY: demo refresh-demo check test bench lint clean docs dist
 
 # The development tools are PEP 735 dependency groups in pyproject.toml, installed with pip's own
 # `--group` (pip >= 25.1). A fresh machine needs only python3: the venv's pip is upgraded first, so
@@ -38,6 +38,15 @@ demo: $(STAMP)
 ## Run the FastAPI refresh example (token header + endpoint + refresh in plain JavaScript).
 refresh-demo: $(STAMP)
 	$(BIN)/python -m examples.refresh_demo --ttl 20
+
+## The fast lane, well under a minute: ruff, mypy and every test that starts no real server, process or
+## browser (marker `system`, everything under tests/system) and takes under a second (marker `slow`),
+## with hypothesis's `fast` profile (fewer examples). `make test` still runs everything.
+check: $(STAMP)
+	$(BIN)/ruff check embed_middleware tests examples benchmarks
+	$(BIN)/ruff format --check embed_middleware tests examples benchmarks
+	$(BIN)/mypy
+	HYPOTHESIS_PROFILE=fast $(BIN)/python -m pytest -m "not system and not slow" -q
 
 ## Run the whole test suite, ruff and mypy. The Redis revocation tests need redis-server, the browser
 ## tests Debian's Chromium and the shared-cache tests Debian's nginx (run with its own config and ports; a
@@ -72,20 +81,20 @@ bench: $(BENCH_STAMP)
 
 ## The interop suite against a real Apache Superset: sets up .venv-superset from
 ## scripts/superset/requirements.lock with uv, the embedded SDK with npm ci and the metadata DB
-## (cached in .cache/superset per Superset version), then runs tests/interop (never skipped here).
+## (cached in .cache/superset per Superset version), then runs tests/system/interop (never skipped here).
 .PHONY: interop superset-demo
 interop: $(STAMP)
 	@sh scripts/ensure-package.sh /usr/bin/chromium chromium "the Superset browser tests"
 	$(BIN)/python -m examples.superset_stack
-	EMBED_INTEROP=1 $(BIN)/python -m pytest tests/interop
+	EMBED_INTEROP=1 $(BIN)/python -m pytest tests/system/interop
 
 ## Superset with a dashboard, and a host app (wrapped by the middleware) embedding it for two tenants.
 superset-demo: $(STAMP)
 	$(BIN)/python -m examples.superset_demo
 
 ## Run the compatibility matrix: every framework under every server it runs on, real processes on
-## loopback (tests/compat). Its frameworks and servers are pinned in tests/compat/requirements.txt and
-## installed with uv into .venv-compat; the table goes to build/compat.md and the docs site's
+## loopback (tests/system/compat). Its frameworks and servers are pinned in
+## tests/system/compat/requirements.txt and installed with uv into .venv-compat; the table goes to build/compat.md and the docs site's
 ## "Servers and frameworks" page (docs/servers.md).
 .PHONY: compat
 compat: $(STAMP)

@@ -1,10 +1,10 @@
-"""`make compat`: the compatibility matrix (tests/compat) in its own virtualenv, its table written to
-build/compat.md and into the docs site's "Servers and frameworks" page (docs/servers.md).
+"""`make compat`: the compatibility matrix (tests/system/compat) in its own virtualenv, its table written
+to build/compat.md and into the docs site's "Servers and frameworks" page (docs/servers.md).
 
     python scripts/compat.py            # install .venv-compat when its pins changed, run, render
     python scripts/compat.py render     # only render build/compat.json again
 
-The frameworks and servers are pinned in tests/compat/requirements.txt and installed with uv into
+The frameworks and servers are pinned in tests/system/compat/requirements.txt and installed with uv into
 .venv-compat (beside an editable install of this package), so `make test`'s .venv stays lean. The
 table lists every cell: "works", the checks that failed, or why the framework itself cannot run on
 that server. Exits non-zero when any cell fails. Only the standard library is used here.
@@ -23,7 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv-compat"
-REQUIREMENTS = ROOT / "tests" / "compat" / "requirements.txt"
+SUITE = ROOT / "tests" / "system" / "compat"
+REQUIREMENTS = SUITE / "requirements.txt"
 RESULTS = ROOT / "build" / "compat.json"
 TABLE = ROOT / "build" / "compat.md"
 #: The page whose table sits between BEGIN and END (it was README.md's section before the docs site).
@@ -58,7 +59,7 @@ def install() -> None:
 
 def run() -> int:
     env = {**os.environ, "EMBED_COMPAT": "1", "COMPAT_RESULTS": str(RESULTS)}
-    command = [str(VENV / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/compat"]
+    command = [str(VENV / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(SUITE)]
     return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
 
 

@@ -44,12 +44,12 @@ ALSO = ["flask", "django", "fastapi", "starlette", "uvicorn", "gunicorn", "redis
 # Left to `make test` (run once, in .venv): minutes each, and about throughput, memory and a real
 # browser rather than about which PyJWT/Werkzeug/asgiref is installed. Every other test runs here.
 EXCLUDED = {
-    "tests/test_browser.py": "Chromium driven by Playwright",
-    "tests/test_browser_injection.py": "Chromium driven by Playwright",
-    "tests/test_docs_site.py": "the docs site, built and opened in Chromium",
-    "tests/test_isolation_under_load.py": "tens of thousands of requests through real servers",
-    "tests/test_soak.py": "100,000 requests per adapter, resident memory sampled",
-    "tests/interop": "a real Superset, run once by `make interop`",
+    "tests/system/test_browser.py": "Chromium driven by Playwright",
+    "tests/system/test_browser_injection.py": "Chromium driven by Playwright",
+    "tests/system/test_docs_site.py": "the docs site, built and opened in Chromium",
+    "tests/system/test_isolation_under_load.py": "tens of thousands of requests through real servers",
+    "tests/system/test_soak.py": "100,000 requests per adapter, resident memory sampled",
+    "tests/system/interop": "a real Superset, run once by `make interop`",
 }
 
 PROBE = (

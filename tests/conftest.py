@@ -1,24 +1,40 @@
-"""Shared fixtures: WSGI adapter tests run under both arrangements of the PEP 3333 checkers."""
+"""Shared fixtures and the suite's lanes.
+
+WSGI adapter tests run under both arrangements of the PEP 3333 checkers; a real redis-server is shared by
+the run; the suites' issuer is a fixture (keys come from ``tests.support.tokens.signing_secret``).
+Everything under ``tests/system`` (real servers, processes, browsers) is marked ``system`` here, so that
+`make check` can leave it out by marker alone.
+"""
 
 from __future__ import annotations
 
-import json
+import importlib.util
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import wsgi_helpers
-from redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
+
+from embed_middleware import TokenIssuer
+from tests.support import wsgi_helpers
+from tests.support.redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
+
+#: `make test` prints the reliability figures of the load and soak suites (benchmarks/reliability_report.py).
+pytest_plugins = ["benchmarks.reliability_report"]
+
+if importlib.util.find_spec("hypothesis") is not None:  # .venv-compat (`make compat`) goes without it
+    from tests.support import hypothesis_profiles
+
+    hypothesis_profiles.load_from_environment()
+
+SYSTEM = Path(__file__).resolve().parent / "system"
 
 #: Suites with set-ups of their own, which CI runs after `make test`: the compatibility matrix needs a
 #: virtualenv of frameworks and servers (`make compat`), the Superset interop suite a Superset set up
 #: from its own lock, minutes cold (`make interop`). Left out of the main run rather than shown as skips.
 collect_ignore = [
-    *([] if os.environ.get("EMBED_COMPAT") else ["compat"]),
-    *([] if os.environ.get("EMBED_INTEROP") == "1" else ["interop"]),
+    *([] if os.environ.get("EMBED_COMPAT") else ["system/compat"]),
+    *([] if os.environ.get("EMBED_INTEROP") == "1" else ["system/interop"]),
 ]
 
 
@@ -37,44 +53,16 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
-_STARTED = time.time()
-_BUILD = Path(__file__).resolve().parent.parent / "build"
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``system`` on everything under tests/system; ``redis`` on every test that starts redis-server."""
+    for item in items:
+        if SYSTEM in item.path.parents:
+            item.add_marker(pytest.mark.system)
+        if "redis_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.redis)
 
 
-def _fresh_figures(name: str) -> dict[str, Any]:
-    """A figures file written by this run (an older one says nothing about this run)."""
-    path = _BUILD / name
-    if not path.exists() or path.stat().st_mtime < _STARTED:
-        return {}
-    figures: dict[str, Any] = json.loads(path.read_text())
-    return figures
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """The reliability figures the issues ask the test run to print, whatever pytest's verbosity."""
-    lines: list[str] = []
-    passed = [report.nodeid for report in terminalreporter.stats.get("passed", [])]
-    for adapter in ("wsgi", "asgi"):
-        count = sum(
-            1 for n in passed if "test_bad_input.py::test_bad_input[" in n and n.endswith(f"-{adapter}]")
-        )
-        if count:
-            lines.append(f"bad-input cases passed through {adapter.upper()}: {count}")
-    for name, run in _fresh_figures("isolation-figures.json").get("adapters", {}).items():
-        lines.append(
-            f"isolation under load, {name}: {run['requests']} requests, {run['tenants']} tenants, "
-            f"{run['connections']} connections, {run['tokens_checked']} tokens checked, "
-            f"leaks/requests {run['leaks']}/{run['requests']}, errors {run['errors']}, "
-            f"user texts checked {run.get('attacker_texts_checked', 0)}, "
-            f"tokens in them {run.get('tokens_at_attacker', 0)}"
-        )
-    for name, run in _fresh_figures("soak-figures.json").items():
-        if isinstance(run, dict) and "growth_kib" in run:
-            lines.append(
-                f"soak, {name}: {run['requests']} requests, RSS {run['rss_kib_at_10k']} KiB at 10k -> "
-                f"{run['rss_kib_at_100k']} KiB at 100k, growth {run['growth_kib']} KiB (limit 5 MB)"
-            )
-    if lines:
-        terminalreporter.write_sep("=", "reliability figures")
-        for line in lines:
-            terminalreporter.write_line(line)
+@pytest.fixture
+def issuer() -> TokenIssuer:
+    """The suites' issuer (``wsgi_helpers.test_issuer``): HS256 with their key, unscoped tokens allowed."""
+    return wsgi_helpers.test_issuer()

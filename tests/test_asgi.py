@@ -5,22 +5,17 @@ from __future__ import annotations
 import asyncio
 import http.client
 import logging
-import re
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from app_placeholders import nonce_of, own, own_chunks
 from asgiref.testing import ApplicationCommunicator
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
-from parity import call_asgi, check_sequence, http_scope
 from starlette.requests import Request as StarletteRequest
-from uvicorn_thread import uvicorn_in_thread
 from werkzeug.wrappers import Request
-from wsgi_helpers import decode, test_issuer
 
 from embed_middleware import (
     ConfigurationError,
@@ -32,10 +27,14 @@ from embed_middleware import (
     from_environ,
     from_header,
 )
+from tests.support.app_placeholders import nonce_of, own, own_chunks
+from tests.support.parity import call_asgi, check_sequence, http_scope
+from tests.support.tokens import TOKEN
+from tests.support.uvicorn_thread import uvicorn_in_thread
+from tests.support.wsgi_helpers import decode, test_issuer
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = re.compile(rb"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
 HTML_HEADERS = [(b"content-type", b"text/html; charset=utf-8")]
 
 

@@ -2,9 +2,8 @@
 on ``request.user`` (the ORM under ASGI), settings checks, the token view, the parity table through
 both of Django's own handlers, and the Chartio example end to end.
 
-Django is configured once for this module with ``settings.configure`` (no DJANGO_SETTINGS_MODULE in
-the environment, so no other test module notices); each test picks its middleware options with
-``override_settings``. The database is SQLite in shared memory, as Django's own test runner uses.
+Django is configured once per process by ``tests.support.django_setup`` (whose URLconf is this module);
+each test picks its middleware options with ``override_settings``.
 """
 
 from __future__ import annotations
@@ -18,10 +17,16 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-import django
 import jwt
 import pytest
-from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.exceptions import ImproperlyConfigured
+from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.management import call_command
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.test import AsyncClient, Client, RequestFactory, override_settings
+from django.urls import path, re_path
 
 from embed_middleware import (
     Tenant,
@@ -33,58 +38,15 @@ from embed_middleware import (
     from_path_prefix,
     from_subdomain,
 )
-
-if not settings.configured:
-    settings.configure(
-        SECRET_KEY="django-tests-" + "s" * 40,
-        ALLOWED_HOSTS=["testserver"],
-        USE_TZ=True,
-        ROOT_URLCONF=__name__,
-        INSTALLED_APPS=[
-            "django.contrib.auth",
-            "django.contrib.contenttypes",
-            "examples.django_chartio",
-            "embed_middleware",
-        ],
-        MIDDLEWARE=[
-            "django.contrib.sessions.middleware.SessionMiddleware",
-            "django.contrib.auth.middleware.AuthenticationMiddleware",
-            "embed_middleware.django.EmbedMiddleware",
-        ],
-        SESSION_ENGINE="django.contrib.sessions.backends.signed_cookies",
-        DATABASES={
-            "default": {
-                "ENGINE": "django.db.backends.sqlite3",
-                "NAME": "file:embed_django_tests?mode=memory&cache=shared",
-            }
-        },
-        DEFAULT_AUTO_FIELD="django.db.models.AutoField",
-        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
-        TEMPLATES=[{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}],
-        EMBED_MIDDLEWARE={
-            "issuer": TokenIssuer("test-signing-key-" + "k" * 40, resources=["top"]),
-            "resolver": from_environ(),
-        },
-    )
-    django.setup()
-
-from app_placeholders import TEST_RESOURCES, own, own_chunks
-from django.contrib.auth.models import User
-from django.core.exceptions import ImproperlyConfigured
-from django.core.handlers.asgi import ASGIHandler
-from django.core.handlers.wsgi import WSGIHandler
-from django.core.management import call_command
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.test import AsyncClient, Client, RequestFactory, override_settings
-from django.urls import path, re_path
-from parity import Case, Result, call_asgi, check_sequence, http_scope, serve_wsgi
-from test_parity import CASES
-from wsgi_helpers import KEY, decode, run
-
 from embed_middleware.django import EmbedMiddleware, embed_token_view
 from examples.django_chartio import settings as example_settings
+from tests.support import django_setup  # noqa: F401 - settings.configure, once per process
+from tests.support.app_placeholders import TEST_RESOURCES, own, own_chunks
+from tests.support.parity import Case, Result, call_asgi, check_sequence, http_scope, serve_wsgi
+from tests.support.parity_cases import CASES
+from tests.support.tokens import TOKEN
+from tests.support.wsgi_helpers import KEY, decode, run
 
-TOKEN = re.compile(rb"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
 PAGE = b"<html><iframe src='x?token=<JWT_TOKEN:top>'></iframe></html>"
 #: Many chunks, the placeholder split across three of them.
 CHUNKS = [b"<html>", *(b"<p>row %d</p>" % i for i in range(40)), b"<iframe src='x?token=<JWT_", b"TOKEN:to"]
@@ -218,7 +180,7 @@ def test_the_middleware_follows_djangos_conventions() -> None:
         ({"issuer": ISSUER, "resolver": from_environ(), "colour": "red"}, "unknown options colour; known:"),
         ({"issuer": ISSUER, "resolver": "nowhere.resolve"}, "['resolver']: cannot import 'nowhere.resolve'"),
         ({"issuer": ISSUER, "resolver": from_environ(), "missing_tenant": "x"}, ": missing_tenant must be"),
-        ({"issuer": "test_django.KEY", "resolver": from_environ()}, ": issuer must be a TokenIssuer"),
+        ({"issuer": "tests.test_django.KEY", "resolver": from_environ()}, ": issuer must be a TokenIssuer"),
     ],
 )
 def test_bad_settings_stop_the_app_at_start_up(value: Any, message: str) -> None:
@@ -625,7 +587,7 @@ def test_example_end_to_end() -> None:
 
 def test_example_runs_as_a_module() -> None:
     """``python -m examples.django_chartio --port 0`` serves on loopback and stops on SIGTERM."""
-    from http_client import Browser
+    from tests.support.http_client import Browser
 
     server = subprocess.Popen(
         [sys.executable, "-m", "examples.django_chartio", "--port", "0"],

@@ -12,12 +12,12 @@ import inspect
 from typing import Any
 
 import pytest
-import test_django  # noqa: F401 - configures Django once: embed_middleware.django imports its settings
-from package_modules import live_module_names
 
 from embed_middleware import ConfigurationError, Tenant, TokenIssuer, first_of, from_environ, require_all
 from embed_middleware.errors import EmbedError, RevocationStoreError, TokenIssueError
 from embed_middleware.placeholders import PlaceholderError
+from tests.support import django_setup  # noqa: F401 - configures Django once: embed_middleware.django imports its settings
+from tests.support.package_modules import live_module_names
 
 
 def exception_classes() -> dict[str, type[BaseException]]:

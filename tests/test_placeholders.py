@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 import pytest
-from wsgi_helpers import KEY, decode, run
 
 from embed_middleware import (
     ConfigurationError,
@@ -30,10 +29,11 @@ from embed_middleware.placeholders import (
     origins_setting,
     url_origin,
 )
+from tests.support.tokens import TOKEN
+from tests.support.wsgi_helpers import KEY, decode, run
 
 RULES = PlaceholderRules("JWT_TOKEN", 64, frozenset({"https://charts.example.com", "http://127.0.0.1:8001"}))
 NONCE = r"[A-Za-z0-9_-]{22}"
-TOKEN = re.compile(rb"eyJ[\w-]*\.[\w-]*\.[\w-]+")
 
 
 def test_the_nonce_is_drawn_once_per_request_on_first_use() -> None:

@@ -2,8 +2,9 @@
 a resolver answers a ``Tenant``, a tenant id (``str``) or ``None``.
 
 One table of requests runs against both request types, through the plain call and the async one (what
-the ASGI adapters await), so the two frameworks cannot drift. Django is configured by ``test_django``
-(``settings.configure`` may run once per process); importing it here keeps one configuration.
+the ASGI adapters await), so the two frameworks cannot drift. Django is configured by
+``tests.support.django_setup`` (``settings.configure`` may run once per process); ``tests.test_django``
+lends its views and helpers.
 """
 
 from __future__ import annotations
@@ -19,13 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import test_django  # configures Django (settings, apps) once for the whole run
 from django.test import Client as DjangoClient
 from django.test import RequestFactory, override_settings
-from parity import call_asgi, http_scope
 from werkzeug.test import Client, EnvironBuilder
 from werkzeug.wrappers import Request
-from wsgi_helpers import KEY, decode
 
 from embed_middleware import (
     Tenant,
@@ -42,6 +40,9 @@ from embed_middleware import (
     require_all,
 )
 from embed_middleware.tenants import as_async
+from tests import test_django  # configures Django (settings, apps) once; its views and helpers
+from tests.support.parity import call_asgi, http_scope
+from tests.support.wsgi_helpers import KEY, decode
 
 ACME = Tenant("acme", {"org": 1})
 KNOWN = {"acme": ACME}

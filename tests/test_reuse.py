@@ -29,6 +29,7 @@ from embed_middleware import (
     Verifier,
 )
 from embed_middleware import reuse as reuse_module
+from tests.support.tokens import decode_token
 
 SECRET = "s" * 48
 TTL = 3600
@@ -61,7 +62,7 @@ def issuer(key: Any = SECRET, *, clock: Clock, **options: Any) -> TokenIssuer:
 
 
 def claims_of(token: str, key: Any = SECRET, algorithm: str = "HS256") -> dict[str, Any]:
-    return jwt.decode(token, key, algorithms=[algorithm])
+    return decode_token(token, key, algorithm)
 
 
 # -- attacks: the cache must never hand one tenant's token to another ----------------------------

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio
-from redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
 
 from embed_middleware.errors import ConfigurationError, RevocationStoreError
 from embed_middleware.lifetime import MAX_TTL
@@ -25,6 +24,7 @@ from embed_middleware.verify.revocation import (
     RevocationStore,
     token_revoked,
 )
+from tests.support.redis_server import REDIS_SERVER, SKIP_REASON, RedisServer
 
 NOW = 1_700_000_000.123456  # a realistic time.time(), with the microseconds a float carries
 RETENTION = 100.0
@@ -278,6 +278,7 @@ def test_members_are_the_utf8_tenant_ids(redis_client: redis.Redis, key: str) ->
     assert store.cutoff("written-elsewhere") == NOW + 9
 
 
+@pytest.mark.redis
 def test_a_server_that_went_away_raises_store_error_without_the_password() -> None:
     if REDIS_SERVER is None:
         pytest.skip(SKIP_REASON)
@@ -304,6 +305,7 @@ def test_a_server_that_went_away_raises_store_error_without_the_password() -> No
         store.close()
 
 
+@pytest.mark.redis
 def test_a_wrong_password_raises_store_error_without_it() -> None:
     if REDIS_SERVER is None:
         pytest.skip(SKIP_REASON)

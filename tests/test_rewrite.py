@@ -20,6 +20,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from embed_middleware.rewrite import NONCE_LENGTH, PlaceholderSyntax, StreamRewriter
+from tests.support.hypothesis_profiles import examples
 
 DEFAULT = PlaceholderSyntax()
 #: What the engine adds to every name bound: ":" and a nonce of 22 characters (128 bits, base64url).
@@ -409,6 +410,7 @@ def test_an_unfinished_placeholder_is_emitted_by_flush() -> None:
     assert rewriter.flush() == b""
 
 
+@pytest.mark.slow  # megabytes per case, ~8 s in all
 @pytest.mark.parametrize(
     "chunk_size",
     [
@@ -538,7 +540,7 @@ def refuse_dashes(resource: str | None) -> bytes | None:
     return None if resource is not None and "-" in resource else token_for(resource)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=examples(1500), deadline=None)
 @given(
     case=bodies_and_cuts(),
     word=st.sampled_from(["JWT_TOKEN", "EMBED"]),
@@ -564,7 +566,7 @@ def test_streaming_equals_one_regex_substitution(
     assert rewriter.replacements == sum(1 for r in expected_calls if refuse_dashes(r) is not None)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(body=st.binary(max_size=300), cuts=st.lists(st.integers(0, 300), max_size=8))
 def test_arbitrary_bytes_without_the_word_pass_through_unchanged(body: bytes, cuts: list[int]) -> None:
     while b"JWT_TOKEN" in body:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 
 import pytest
-import test_django  # noqa: F401 - configures Django once (the tag library needs the app registry)
 from django.template import engines
 from django.test import RequestFactory
 from jinja2 import Environment
 
 from embed_middleware.placeholders import NONCE_KEY, EmbedContext, PlaceholderError, PlaceholderRules
 from embed_middleware.templating import add_embed_globals
+from tests.support import django_setup  # noqa: F401 - configures Django once (the tag library needs the app registry)
 
 RULES = PlaceholderRules("JWT_TOKEN", max_resource_length=64)
 PLACEHOLDER = re.compile(r"<JWT_TOKEN:top:([A-Za-z0-9_-]{22})>")

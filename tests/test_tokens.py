@@ -23,9 +23,10 @@ from embed_middleware import (
     lifetime,
 )
 from embed_middleware.tokens import DEFAULT_TTL, MAX_TTL
+from tests.support.tokens import decode_token, signing_secret
 
-KEY = "unit-test-signing-key-" + "s" * 26  # 48 bytes
-OTHER_KEY = "another-signing-key-" + "o" * 28
+KEY = signing_secret("unit-test", 48)
+OTHER_KEY = signing_secret("another", 48)
 ACME = Tenant("acme")
 FIXED_NOW = 1_700_000_000.75
 ENV = "EMBED_SIGNING_KEY"
@@ -36,7 +37,7 @@ def make_request(path: str = "/dashboard?date=2024-01-01") -> Request:
 
 
 def decode(token: str, key: str | bytes = KEY, algorithm: str = "HS256", **options: bool) -> dict[str, Any]:
-    return jwt.decode(token, key, algorithms=[algorithm], options=dict(options))
+    return decode_token(token, key, algorithm, **options)
 
 
 def without_registered(claims: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,9 +10,18 @@ from typing import Any
 from wsgiref.util import FileWrapper
 
 import pytest
-from app_placeholders import nonce_of, own
 from webtest import TestApp
-from wsgi_helpers import (
+
+from embed_middleware import (
+    ConfigurationError,
+    HeaderDelivery,
+    Tenant,
+    embed_placeholder,
+    from_environ,
+)
+from tests.support.app_placeholders import nonce_of, own
+from tests.support.tokens import TOKEN
+from tests.support.wsgi_helpers import (
     HTML,
     KEY,
     ClosingList,
@@ -25,17 +34,7 @@ from wsgi_helpers import (
     test_issuer,
 )
 
-from embed_middleware import (
-    ConfigurationError,
-    HeaderDelivery,
-    Tenant,
-    embed_placeholder,
-    from_environ,
-)
-
 pytestmark = pytest.mark.usefixtures("wsgi_checkers")
-
-TOKEN = re.compile(rb"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
 
 
 def tokens_in(body: bytes) -> list[dict[str, Any]]:
