@@ -44,9 +44,9 @@ from collections.abc import Sequence
 from typing import Literal
 from urllib.parse import quote
 
-from embed_middleware import PlaceholderSyntax, StreamRewriter
 from embed_middleware.config import DEFAULT_MAX_TOKENS_PER_RESPONSE
 from embed_middleware.placeholders import EmbedContext, PlaceholderRules
+from embed_middleware.rewrite import PlaceholderSyntax, StreamRewriter
 
 from .report import Row
 from .timing import interleave

@@ -11,7 +11,6 @@ import pytest
 from embed_middleware import (
     ConfigurationError,
     EmbedASGIMiddleware,
-    EmbedConfig,
     EmbedWSGIMiddleware,
     Tenant,
     TokenEndpointASGI,
@@ -23,6 +22,7 @@ from embed_middleware import (
 )
 from embed_middleware._core import request_tokens
 from embed_middleware._core.emission import content_headers
+from embed_middleware.config import EmbedConfig
 from tests.support.parity import call_asgi, http_scope
 from tests.support.tokens import TOKEN
 from tests.support.wsgi_helpers import decode, run

@@ -93,3 +93,20 @@ def test_profiles_is_a_package_that_still_exports_every_name() -> None:
         assert getattr(profiles, name).__module__.startswith("embed_middleware.profiles.")
     assert profiles.PROFILES["superset"] is profiles.SupersetProfile
     assert set(profiles.PROFILES) == {"tinybird", "chartio", "metabase", "generic", "superset"}
+
+
+@pytest.mark.parametrize("name", sorted(embed_middleware._MOVED_NAMES))
+def test_each_name_moved_off_the_package_warns_and_is_the_same_object(name: str) -> None:
+    module = importlib.import_module(embed_middleware._MOVED_NAMES[name])
+    with pytest.warns(DeprecationWarning, match=module.__name__.replace(".", r"\.")):
+        found = getattr(embed_middleware, name)
+    assert found is getattr(module, name)
+    assert name not in embed_middleware.__all__
+
+
+def test_the_package_surface_is_what_apps_construct_or_catch() -> None:
+    assert len(embed_middleware.__all__) <= 50
+    for name in embed_middleware.__all__:
+        assert getattr(embed_middleware, name) is not None
+    with pytest.raises(AttributeError):
+        embed_middleware.NoSuchName  # noqa: B018

@@ -12,7 +12,6 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from embed_middleware import (
-    ENVIRON_KEY,
     ConfigurationError,
     Resolver,
     Tenant,
@@ -24,7 +23,7 @@ from embed_middleware import (
     from_subdomain,
 )
 from embed_middleware.errors import TokenIssueError
-from embed_middleware.tenants import MAX_LOOKUP_VALUE, tenant_of, vary_of
+from embed_middleware.tenants import ENVIRON_KEY, MAX_LOOKUP_VALUE, tenant_of, vary_of
 
 ACME = Tenant("acme", locked_claims={"org": 1})
 GLOBEX = Tenant("globex", locked_claims={"org": 2})

@@ -40,7 +40,6 @@ import pytest
 from werkzeug.wrappers import Request
 
 from embed_middleware import (
-    ENVIRON_KEY,
     EmbedWSGIMiddleware,
     HeaderDelivery,
     Tenant,
@@ -49,6 +48,7 @@ from embed_middleware import (
     from_cookie,
     from_environ,
 )
+from embed_middleware.tenants import ENVIRON_KEY
 from tests.support.http_client import Browser
 from tests.support.redis_server import free_port
 from tests.support.tokens import TOKEN as JWT_TEXT

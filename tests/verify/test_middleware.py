@@ -34,11 +34,9 @@ from embed_middleware import (
     Verifier,
     VerifyingASGIMiddleware,
     VerifyingWSGIMiddleware,
-    bearer_or_query,
-    last_path_segment,
     resource_from_path,
 )
-from embed_middleware.verify import lock_query
+from embed_middleware.verify import bearer_or_query, last_path_segment, lock_query
 from tests.support.parity import call_asgi, check_sequence, http_scope
 from tests.support.uvicorn_thread import uvicorn_in_thread
 

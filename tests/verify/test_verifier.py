@@ -18,7 +18,6 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from embed_middleware import (
-    REASONS,
     ChartioProfile,
     ConfigurationError,
     GenericProfile,
@@ -37,7 +36,7 @@ from embed_middleware import (
     verify,
 )
 from embed_middleware.tokens import ClaimsHook
-from embed_middleware.verify import default_locked_params, default_scopes
+from embed_middleware.verify import REASONS, default_locked_params, default_scopes
 
 SECRET = "verifier-test-secret-" + "v" * 43  # 64 bytes: long enough for HS512
 OTHER_SECRET = "another-verifier-secret-" + "o" * 40

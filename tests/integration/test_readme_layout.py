@@ -12,7 +12,7 @@ from pathlib import Path
 import embed_middleware
 from embed_middleware._moved import MOVED_MODULES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = Path(embed_middleware.__file__).resolve().parent
 
 
