@@ -128,6 +128,7 @@ class SigningKey:
 
     @property
     def symmetric(self) -> bool:
+        """An HMAC secret: never published in a JWKS, and both sides must keep it."""
         return self.algorithm in MIN_HMAC_KEY_BYTES
 
     @property
@@ -231,6 +232,8 @@ class KeySet:
 
     @property
     def active(self) -> SigningKey:
+        """The key new tokens are signed with; the others are still accepted while tokens signed
+        with them may live (rotation)."""
         return self.keys[0]
 
     @classmethod

@@ -65,6 +65,7 @@ class RedisTokenCache:
         return f"RedisTokenCache(prefix={self._prefix!r})"
 
     def get(self, name: str) -> str | None:
+        """The token the fleet last stored under ``name``, or None (the issuer then mints one)."""
         value = self._client.get(self._prefix + name)
         return value.decode("ascii") if isinstance(value, bytes) else value
 

@@ -172,6 +172,11 @@ class Verifier:
         )
 
     def check_revocation(self, verified: VerifiedToken) -> None:
+        """Raise ``TokenRejected("revoked")`` for a token issued before its tenant's cut-off.
+
+        Apart from ``check`` so that a verifier whose store does blocking I/O (Redis) can run this one
+        step off the event loop; a token without a tenant cannot be cleared, so it is refused.
+        """
         if self.revocations is None:
             return
         if verified.tenant_id is None:
