@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, Literal, Required, TypedDict, TypeVar, Unpack, cast
 
 from ._core.checks import check_endpoint_resolver, check_publishable, check_scoping
@@ -166,6 +166,9 @@ class EmbedConfig:
     placeholder_rules: PlaceholderRules = _DEFAULT_RULES
     #: Fill placeholders that do not carry the request's nonce too (unsafe; see LEGACY_WARNING).
     unsafe_legacy_placeholders: bool = False
+    #: Whether a page whose app drew no nonce reaches the client exactly as written (no header token,
+    #: no legacy filling): adapters then need no exchange for it. Derived in ``__post_init__``.
+    passes_undrawn: bool = field(init=False, default=False)
     #: Distinct tokens one response may mint; further placeholders are left as written.
     max_tokens_per_response: int = DEFAULT_MAX_TOKENS_PER_RESPONSE
 
@@ -279,6 +282,11 @@ class EmbedConfig:
             ),
             unsafe_legacy_placeholders=unsafe_legacy_placeholders,
             max_tokens_per_response=max_tokens_per_response,
+        )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "passes_undrawn", self.header is None and not self.unsafe_legacy_placeholders
         )
 
     def leaves_untouched(

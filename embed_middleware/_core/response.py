@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from functools import partial
+from typing import Literal
 
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request
@@ -121,13 +122,17 @@ class Exchange(Filling):
 
     # -- the app's response ----------------------------------------------------------------------
 
-    def start(self, status: int, headers: Iterable[tuple[str, str]]) -> None:
-        """The app's status and headers; may be called again (WSGI exc_info) until the head is sent."""
+    def start(
+        self, status: int, headers: Iterable[tuple[str, str]], skip: Skip | Literal["ask"] | None = "ask"
+    ) -> None:
+        """The app's status and headers; may be called again (WSGI exc_info) until the head is sent.
+        ``skip``: the policy's answer for them, when the adapter has already asked it."""
         if self.head_sent:
             raise RuntimeError("the response head was already sent")
         self._status = status
         self._headers = list(headers)
-        skip = self._config.policy.skip_reason(self._method, status, *content_headers(self._headers))
+        if skip == "ask":
+            skip = self._config.policy.skip_reason(self._method, status, *content_headers(self._headers))
         if skip is Skip.ENCODED:
             self._warnings.warn(
                 "encoded",
