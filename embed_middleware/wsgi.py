@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any, Unpack
 
@@ -25,6 +25,7 @@ from werkzeug.wsgi import ClosingIterator
 from ._core.drive import drive_sync
 from ._core.emission import Emission, WarnOnce, content_headers, status_line
 from ._core.framing import DeclaredBody, declared_length
+from ._core.policy import UNTOUCHED
 from ._core.response import Exchange
 from .config import AppOptions, EmbedConfig, the_app
 from .endpoint import MountedEndpoint, answer_jwks_request, answer_token_request
@@ -57,19 +58,25 @@ class EmbedWSGIMiddleware:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         # Where the app's helpers find this request's nonce (an inner embed middleware replaces it).
         context = environ[NONCE_KEY] = EmbedContext(self.config.placeholder_rules)
-        exchange = Exchange(
-            self.config, method, partial(shallow_request, environ), self._warnings, environ.get, context
+        make = partial(
+            Exchange,
+            self.config,
+            method,
+            partial(shallow_request, environ),
+            self._warnings,
+            environ.get,
+            context,
         )
         path = environ.get("PATH_INFO")
         if path is not None and path in (self.config.token_endpoint, self.config.jwks_path):
             if path == self.config.token_endpoint:
-                emission = answer_token_request(exchange, self.config, method)
+                emission = answer_token_request(make(), self.config, method)
             else:
                 emission = answer_jwks_request(self.config, method)
             assert emission.head is not None
             start_response(status_line(emission.head.status), emission.head.headers)
             return [emission.body]
-        return _WSGIResponder(exchange, self.config, method, start_response).respond(self.app, environ)
+        return _WSGIResponder(make, self.config, method, start_response, context).respond(self.app, environ)
 
 
 class TokenEndpointWSGI(MountedEndpoint):
@@ -97,9 +104,20 @@ class _WSGIResponder:
     """One request's PEP 3333 bookkeeping around its ``Exchange``."""
 
     def __init__(
-        self, exchange: Exchange, config: EmbedConfig, method: str, start_response: StartResponse
+        self,
+        make_exchange: Callable[[], Exchange],
+        config: EmbedConfig,
+        method: str,
+        start_response: StartResponse,
+        context: EmbedContext,
     ) -> None:
-        self._exchange = exchange
+        #: Built on first need: a response left untouched (JSON, files…) never pays for one.
+        self._make_exchange = make_exchange
+        self._built: Exchange | None = None
+        self._context = context
+        #: A page's start held before its exchange is built: if the app drew no nonce by the time it
+        #: returns its whole body as a list, nothing in it can be an app placeholder (see ``respond``).
+        self._pending: tuple[int, list[tuple[str, str]]] | None = None
         self._config = config
         self._method = method
         self._upstream = start_response
@@ -111,9 +129,22 @@ class _WSGIResponder:
         #: Body bytes counted against the app's Content-Length; a restart (exc_info) starts again.
         self._declared = DeclaredBody(None)
 
+    @property
+    def _exchange(self) -> Exchange:
+        if self._built is None:
+            exchange = self._built = self._make_exchange()
+            if self._pending is not None:
+                (code, headers), self._pending = self._pending, None
+                exchange.start(code, headers, None)
+                self._declared = DeclaredBody(declared_length(headers))
+        return self._built
+
     def respond(self, app: WSGIApplication, environ: WSGIEnvironment) -> Iterable[bytes]:
         app_iter = app(environ, self._start_response)
         if self._untouched:
+            return app_iter
+        if self._pending is not None and self._passes_undrawn(app_iter):
+            self._upstream(self._status_text, self._pending[1])
             return app_iter
         exchange = self._exchange
         if self._started and exchange.passes and not exchange.head_sent:
@@ -141,15 +172,24 @@ class _WSGIResponder:
         rest: Iterable[bytes] = stream if first is _ENDED else itertools.chain((first,), stream)
         return ClosingIterator(rest, _closer(app_iter))
 
+    def _passes_undrawn(self, app_iter: Iterable[bytes]) -> bool:
+        """Whether a held page goes to the server exactly as the app wrote it: its whole body is here
+        (a list or tuple), the app drew no nonce, and the body is the length it declared."""
+        if self._context.drawn or not isinstance(app_iter, list | tuple):
+            return False
+        assert self._pending is not None
+        declared = declared_length(self._pending[1])
+        return declared is None or declared == sum(map(len, app_iter))
+
     def _start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
     ) -> Any:
         if self._untouched:
             return self._upstream(status, headers, exc_info)
-        exchange = self._exchange
         if exc_info is not None and exc_info[0] is not None:
             try:
-                if exchange.head_sent:
+                exchange = self._built
+                if exchange is not None and exchange.head_sent:
                     if exchange.passes and not exchange.failed:
                         return self._upstream(status, headers, exc_info)
                     raise exc_info[1].with_traceback(exc_info[2])
@@ -164,10 +204,17 @@ class _WSGIResponder:
             code = int(status.split(" ", 1)[0])
         except ValueError:
             raise ValueError(f"invalid WSGI status {status!r}") from None
-        if first_call and self._config.leaves_untouched(self._method, code, *content_headers(headers)):
+        config = self._config
+        skip = config.policy.skip_reason(self._method, code, *content_headers(headers))
+        if first_call and config.header is None and skip in UNTOUCHED:
             self._untouched = True
             return self._upstream(status, headers)
-        exchange.start(code, headers)
+        if skip is None and config.passes_undrawn and self._built is None:
+            self._pending = (code, headers)  # the exchange is built only if the page needs one
+            return self._write
+        self._pending = None
+        exchange = self._exchange
+        exchange.start(code, headers, skip)
         self._declared = DeclaredBody(declared_length(headers) if exchange.rewrites else None)
         return self._write
 
