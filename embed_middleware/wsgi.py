@@ -164,6 +164,8 @@ class _WSGIResponder:
         # is read here up to its first output, which is when the head is decided and sent (a server
         # that waits would have waited for that same output), and the rest streams as before.
         stream = self._stream(app_iter)
+        if isinstance(app_iter, list | tuple):
+            return list(stream)  # the whole body is here already (and a list has nothing to close)
         try:
             first = next(stream, _ENDED)
         except BaseException:
