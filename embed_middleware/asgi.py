@@ -30,7 +30,7 @@ from ._core.drive import drive_async
 from ._core.emission import Emission, WarnOnce, content_headers
 from ._core.framing import DeclaredBody, declared_length
 from ._core.phase import Need
-from ._core.policy import UNTOUCHED, Skip
+from ._core.policy import Skip
 from ._core.response import Exchange
 from .config import AppOptions, EmbedConfig, the_app
 from .endpoint import MountedEndpoint, answer_jwks_request, answer_token_request
@@ -202,7 +202,7 @@ class _ASGIResponder:
             status = int(message["status"])
             config = self._config
             skip = config.policy.skip_reason(self._method, status, *content_headers(raw_headers))
-            if config.header is None and skip in UNTOUCHED:
+            if config.untouched_by(skip):
                 self._untouched = True
                 await self._send(message)
                 return

@@ -297,8 +297,11 @@ class EmbedConfig:
         Adapters ask this from the raw status and two header values, before building anything:
         such a response (JSON, files, SSE…) costs one dictionary-free check and nothing more.
         """
+        return self.untouched_by(self.policy.skip_reason(method, status, content_type, content_encoding))
+
+    def untouched_by(self, skip: Skip | None) -> bool:
+        """``leaves_untouched`` for the policy's answer already in hand (adapters reuse it)."""
         if self.header is not None:
             return False
-        skip = self.policy.skip_reason(method, status, content_type, content_encoding)
         # UNTOUCHED by identity (an Enum hashes in Python: this is the pass-through's hot path).
         return skip is not None and skip is not Skip.ENCODED and skip is not Skip.HEAD

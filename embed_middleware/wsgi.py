@@ -25,7 +25,6 @@ from werkzeug.wsgi import ClosingIterator
 from ._core.drive import drive_sync
 from ._core.emission import Emission, WarnOnce, content_headers, status_line
 from ._core.framing import DeclaredBody, declared_length
-from ._core.policy import UNTOUCHED
 from ._core.response import Exchange
 from .config import AppOptions, EmbedConfig, the_app
 from .endpoint import MountedEndpoint, answer_jwks_request, answer_token_request
@@ -208,7 +207,7 @@ class _WSGIResponder:
             raise ValueError(f"invalid WSGI status {status!r}") from None
         config = self._config
         skip = config.policy.skip_reason(self._method, code, *content_headers(headers))
-        if first_call and config.header is None and skip in UNTOUCHED:
+        if first_call and config.untouched_by(skip):
             self._untouched = True
             return self._upstream(status, headers)
         if skip is None and config.passes_undrawn and self._built is None:

@@ -188,6 +188,31 @@ def mark_token_page(headers: HeaderList, content_length: int | None, vary: Itera
         headers.append(("Referrer-Policy", REFERRER_POLICY))
 
 
+def edit_head(
+    headers: HeaderList,
+    *,
+    changed: bool,
+    length: int | None,
+    carries: bool,
+    anonymous: bool,
+    vary: Iterable[str],
+    header: tuple[str, str] | None,
+) -> None:
+    """A page's head edits: the body ``changed`` (its new ``length`` if known), the header token's
+    field, and whether the page ``carries`` a token (else, if ``anonymous``, still varies by who asks)."""
+    if changed and carries and header is None:
+        mark_token_page(headers, length, vary)  # the usual page: one scan for both edits
+        return
+    if changed:
+        mark_body_changed(headers, length)
+    if header is not None:
+        set_header(headers, *header)
+    if carries:
+        mark_carries_token(headers, vary)
+    elif anonymous:
+        add_vary(headers, vary)  # its body still depends on who asks
+
+
 def _carries_token_drops(name: str) -> bool:
     return name == "cache-control" or _shared_cache_field(name)
 

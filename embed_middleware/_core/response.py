@@ -34,15 +34,7 @@ from ..rewrite import StreamRewriter
 from .emission import Emission, Head, WarnOnce, content_headers, own_response
 from .filling import Filling, MissingTenantError
 from .phase import END, ENDED, HEADLESS, HELD, PASSES, REWRITES, SEND, Need, Phase
-from .policy import (
-    HeaderList,
-    Skip,
-    add_vary,
-    mark_body_changed,
-    mark_carries_token,
-    mark_token_page,
-    set_header,
-)
+from .policy import HeaderList, Skip, edit_head
 from .request_tokens import RequestTokens
 
 logger = logging.getLogger("embed_middleware")
@@ -310,26 +302,19 @@ class Exchange(Filling):
         anonymous = still_streaming and self.tokens.tenant() is None
         if anonymous:
             may_carry = False  # no tenant: no token can ever appear in this body
-        rewritten = self._rewriter is not None and self._rewriter.replacements > 0
-        changed = may_carry or still_streaming or rewritten
-        length = None if may_carry or still_streaming else content_length
         delivery = self._config.header
         wanted = bool(self._header_wanted)
-        # A page with a slot for a token (the app drew the nonce, or the header was wanted) is personal
-        # whoever asked: an anonymous visitor's copy must not be cached for the next tenant either.
-        carries = may_carry or self.tokens.minted or wanted or self.context.drawn
-        if changed and carries and not wanted:
-            mark_token_page(headers, length, self._config.vary)  # the usual page: one scan for both
-        else:
-            if changed:
-                mark_body_changed(headers, length)
-            if delivery is not None and wanted:
-                issued = self.tokens.tokens.get(delivery.resource)
-                if issued is not None:
-                    set_header(headers, delivery.name, issued.token)
-            if carries:
-                mark_carries_token(headers, self._config.vary)
-            elif anonymous:
-                add_vary(headers, self._config.vary)  # its body still depends on who asks
+        issued = self.tokens.tokens.get(delivery.resource) if delivery is not None and wanted else None
+        edit_head(
+            headers,
+            changed=may_carry or still_streaming or bool(self._rewriter and self._rewriter.replacements),
+            length=None if may_carry or still_streaming else content_length,
+            # A page with a slot for a token (the app drew the nonce, or the header was wanted) is
+            # personal whoever asked: an anonymous visitor's copy must not be cached for the next tenant.
+            carries=may_carry or self.tokens.minted or wanted or self.context.drawn,
+            anonymous=anonymous,
+            vary=self._config.vary,
+            header=(delivery.name, issued.token) if delivery is not None and issued is not None else None,
+        )
         self.phase = SEND.get(phase, phase)
         return Head(self._status, headers)
