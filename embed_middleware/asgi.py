@@ -187,8 +187,12 @@ class _ASGIResponder:
             raise
 
     async def send(self, message: Message) -> None:
-        if self._untouched:
-            await self._send(message)
+        if self._untouched:  # _send, inlined: this is every pass-through message's path
+            try:
+                await self._server_send(message)
+            except OSError:
+                self._disconnected = True
+                raise
             return
         kind = message["type"]
         if kind == "http.response.start":
@@ -196,8 +200,10 @@ class _ASGIResponder:
                 # As uvicorn would: a second start is an app bug, never a silent replacement.
                 raise RuntimeError("the app sent http.response.start twice")
             # Any iterable will do (the spec); Sanic sends a generator, which can be read only once.
-            raw_headers = list(message.get("headers", ()))
-            message = {**message, "headers": raw_headers}
+            raw_headers = message.get("headers", ())
+            if type(raw_headers) is not list and type(raw_headers) is not tuple:
+                raw_headers = list(raw_headers)
+                message = {**message, "headers": raw_headers}
             self._start = message
             status = int(message["status"])
             config = self._config
@@ -207,6 +213,8 @@ class _ASGIResponder:
                 await self._send(message)
                 return
             if skip is None and self._context is not None and config.passes_undrawn:
+                # Held: our own copy, so an app that reuses its message or list cannot change it now.
+                self._start = {**message, "headers": list(raw_headers)}
                 self._pending_page = True  # the exchange is built only if the page turns out to need one
                 return
             self._start_exchange(status, raw_headers, skip)

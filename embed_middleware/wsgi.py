@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any, Unpack
 
@@ -57,25 +57,21 @@ class EmbedWSGIMiddleware:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         # Where the app's helpers find this request's nonce (an inner embed middleware replaces it).
         context = environ[NONCE_KEY] = EmbedContext(self.config.placeholder_rules)
-        make = partial(
-            Exchange,
-            self.config,
-            method,
-            partial(shallow_request, environ),
-            self._warnings,
-            environ.get,
-            context,
-        )
         path = environ.get("PATH_INFO")
         if path is not None and path in (self.config.token_endpoint, self.config.jwks_path):
             if path == self.config.token_endpoint:
-                emission = answer_token_request(make(), self.config, method)
+                emission = answer_token_request(
+                    environ_exchange(self.config, self._warnings, environ, method, context),
+                    self.config,
+                    method,
+                )
             else:
                 emission = answer_jwks_request(self.config, method)
             assert emission.head is not None
             start_response(status_line(emission.head.status), emission.head.headers)
             return [emission.body]
-        return _WSGIResponder(make, self.config, method, start_response, context).respond(self.app, environ)
+        responder = _WSGIResponder(self.config, self._warnings, environ, method, start_response, context)
+        return responder.respond(self.app, environ)
 
 
 class TokenEndpointWSGI(MountedEndpoint):
@@ -90,9 +86,7 @@ class TokenEndpointWSGI(MountedEndpoint):
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
-        exchange = Exchange(
-            self.config, method, partial(shallow_request, environ), self._warnings, environ.get
-        )
+        exchange = environ_exchange(self.config, self._warnings, environ, method)
         emission = answer_token_request(exchange, self.config, method)
         assert emission.head is not None
         start_response(status_line(emission.head.status), emission.head.headers)
@@ -104,14 +98,15 @@ class _WSGIResponder:
 
     def __init__(
         self,
-        make_exchange: Callable[[], Exchange],
         config: EmbedConfig,
+        warnings: WarnOnce,
+        environ: WSGIEnvironment,
         method: str,
         start_response: StartResponse,
         context: EmbedContext,
     ) -> None:
-        #: Built on first need: a response left untouched (JSON, files…) never pays for one.
-        self._make_exchange = make_exchange
+        self._warnings = warnings
+        self._environ = environ
         self._built: Exchange | None = None
         self._context = context
         #: A page's start held before its exchange is built: if the app drew no nonce by the time it
@@ -131,7 +126,10 @@ class _WSGIResponder:
     @property
     def _exchange(self) -> Exchange:
         if self._built is None:
-            exchange = self._built = self._make_exchange()
+            # Built on first need: a response left untouched (JSON, files…) never pays for one.
+            exchange = self._built = environ_exchange(
+                self._config, self._warnings, self._environ, self._method, self._context
+            )
             if self._pending is not None:
                 (code, headers), self._pending = self._pending, None
                 exchange.start(code, headers, None)
@@ -267,6 +265,17 @@ def _closer(app_iter: Iterable[bytes]) -> list[Any]:
 def _close(app_iter: Iterable[bytes]) -> None:
     for close in _closer(app_iter):
         close()
+
+
+def environ_exchange(
+    config: EmbedConfig,
+    warnings: WarnOnce,
+    environ: WSGIEnvironment,
+    method: str,
+    context: EmbedContext | None = None,
+) -> Exchange:
+    """A request's exchange, built only for a response the middleware may touch (never for JSON)."""
+    return Exchange(config, method, partial(shallow_request, environ), warnings, environ.get, context)
 
 
 def shallow_request(environ: WSGIEnvironment) -> Request:
