@@ -30,6 +30,7 @@ from ._core.drive import drive_async
 from ._core.emission import Emission, WarnOnce, content_headers
 from ._core.framing import DeclaredBody, declared_length
 from ._core.phase import Need
+from ._core.policy import Skip
 from ._core.response import Exchange
 from .config import AppOptions, EmbedConfig, the_app
 from .endpoint import MountedEndpoint, answer_jwks_request, answer_token_request
@@ -77,7 +78,7 @@ class EmbedASGIMiddleware:
                 emission = answer_jwks_request(self.config, method)
                 await _ASGIResponder(make, self.config, send, self._warnings).emit_own(emission)
                 return
-        responder = _ASGIResponder(make, self.config, send, self._warnings, method)
+        responder = _ASGIResponder(make, self.config, send, self._warnings, method, context)
         await self.app(scope, responder.watch(receive), responder.send)
         await responder.finish()
 
@@ -112,6 +113,7 @@ class _ASGIResponder:
         send: Send,
         warnings: WarnOnce,
         method: str = "GET",
+        context: EmbedContext | None = None,
     ) -> None:
         #: Built on first need: a response left untouched (JSON, files…) never pays for one.
         self._make_exchange = make_exchange
@@ -128,12 +130,43 @@ class _ASGIResponder:
         #: The client went away (``http.disconnect``, or the server's send failed): an app that stops
         #: then is doing what it should, not leaving its body unfinished.
         self._disconnected = False
+        #: This request's nonce holder (None: not a page request, e.g. the token endpoint).
+        self._context = context
+        #: A page held unstarted, its exchange not built yet: if the app draws no nonce and ends its body
+        #: in one message, nothing of its can be an app placeholder and it goes on as the app sent it.
+        self._pending_page = False
 
     @property
     def _exchange(self) -> Exchange:
         if self._built is None:
             self._built = self._make_exchange()
+            if self._pending_page:
+                self._pending_page = False
+                assert self._start is not None
+                self._start_exchange(int(self._start["status"]), self._start["headers"], None)
         return self._built
+
+    def _start_exchange(self, status: int, raw_headers: list[tuple[bytes, bytes]], skip: Skip | None) -> None:
+        exchange = self._exchange
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers]
+        exchange.start(status, headers, skip)
+        self._declared = DeclaredBody(declared_length(raw_headers) if exchange.rewrites else None)
+
+    async def _pass_undrawn(self, message: Message) -> bool:
+        """Sends a held page exactly as the app wrote it when nothing in it can be the app's placeholder:
+        the app drew no nonce and this message ends a body of the length it declared. False: the page
+        needs its exchange after all (built now, from the held start)."""
+        assert self._start is not None and self._context is not None
+        if self._context.drawn or message.get("more_body", False):
+            return False
+        declared = declared_length(self._start["headers"])
+        if declared is not None and declared != len(message.get("body", b"")):
+            return False
+        self._pending_page = False
+        self._untouched = True
+        await self._send(self._start)
+        await self._send(message)
+        return True
 
     def watch(self, receive: Receive) -> Receive:
         """The server's ``receive``, noting an ``http.disconnect`` the app is told about."""
@@ -154,8 +187,12 @@ class _ASGIResponder:
             raise
 
     async def send(self, message: Message) -> None:
-        if self._untouched:
-            await self._send(message)
+        if self._untouched:  # _send, inlined: this is every pass-through message's path
+            try:
+                await self._server_send(message)
+            except OSError:
+                self._disconnected = True
+                raise
             return
         kind = message["type"]
         if kind == "http.response.start":
@@ -163,19 +200,27 @@ class _ASGIResponder:
                 # As uvicorn would: a second start is an app bug, never a silent replacement.
                 raise RuntimeError("the app sent http.response.start twice")
             # Any iterable will do (the spec); Sanic sends a generator, which can be read only once.
-            raw_headers = list(message.get("headers", ()))
-            message = {**message, "headers": raw_headers}
+            raw_headers = message.get("headers", ())
+            if type(raw_headers) is not list and type(raw_headers) is not tuple:
+                raw_headers = list(raw_headers)
+                message = {**message, "headers": raw_headers}
             self._start = message
             status = int(message["status"])
-            if self._config.leaves_untouched(self._method, status, *content_headers(raw_headers)):
+            config = self._config
+            skip = config.policy.skip_reason(self._method, status, *content_headers(raw_headers))
+            if config.untouched_by(skip):
                 self._untouched = True
                 await self._send(message)
                 return
-            exchange = self._exchange
-            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers]
-            exchange.start(status, headers)
-            self._declared = DeclaredBody(declared_length(headers) if exchange.rewrites else None)
+            if skip is None and self._context is not None and config.passes_undrawn:
+                # Held: our own copy, so an app that reuses its message or list cannot change it now.
+                self._start = {**message, "headers": list(raw_headers)}
+                self._pending_page = True  # the exchange is built only if the page turns out to need one
+                return
+            self._start_exchange(status, raw_headers, skip)
         elif kind == "http.response.body":
+            if self._pending_page and await self._pass_undrawn(message):
+                return
             exchange = self._exchange
             if exchange.failed:
                 return

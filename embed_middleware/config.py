@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, Literal, Required, TypedDict, TypeVar, Unpack, cast
 
 from ._core.checks import check_endpoint_resolver, check_publishable, check_scoping
@@ -166,6 +166,9 @@ class EmbedConfig:
     placeholder_rules: PlaceholderRules = _DEFAULT_RULES
     #: Fill placeholders that do not carry the request's nonce too (unsafe; see LEGACY_WARNING).
     unsafe_legacy_placeholders: bool = False
+    #: Whether a page whose app drew no nonce reaches the client exactly as written (no header token,
+    #: no legacy filling): adapters then need no exchange for it. Derived in ``__post_init__``.
+    passes_undrawn: bool = field(init=False, default=False)
     #: Distinct tokens one response may mint; further placeholders are left as written.
     max_tokens_per_response: int = DEFAULT_MAX_TOKENS_PER_RESPONSE
 
@@ -281,6 +284,11 @@ class EmbedConfig:
             max_tokens_per_response=max_tokens_per_response,
         )
 
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "passes_undrawn", self.header is None and not self.unsafe_legacy_placeholders
+        )
+
     def leaves_untouched(
         self, method: str, status: int, content_type: str | None, content_encoding: str | None
     ) -> bool:
@@ -289,8 +297,11 @@ class EmbedConfig:
         Adapters ask this from the raw status and two header values, before building anything:
         such a response (JSON, files, SSE…) costs one dictionary-free check and nothing more.
         """
+        return self.untouched_by(self.policy.skip_reason(method, status, content_type, content_encoding))
+
+    def untouched_by(self, skip: Skip | None) -> bool:
+        """``leaves_untouched`` for the policy's answer already in hand (adapters reuse it)."""
         if self.header is not None:
             return False
-        skip = self.policy.skip_reason(method, status, content_type, content_encoding)
         # UNTOUCHED by identity (an Enum hashes in Python: this is the pass-through's hot path).
         return skip is not None and skip is not Skip.ENCODED and skip is not Skip.HEAD

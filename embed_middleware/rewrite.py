@@ -223,10 +223,12 @@ class StreamRewriter:
         """Bytes received but not yet emitted."""
         return len(self._pending)
 
-    def feed(self, chunk: bytes) -> bytes:
+    def feed(self, chunk: bytes, *, final: bool = False) -> bytes:
+        """``final``: no more input follows, so nothing is held back (``flush`` then has nothing left
+        unless a replacement answered HOLD)."""
         self.blocked = False
         buffer = self._pending + chunk if self._pending else chunk
-        return self._rewrite(buffer, final=False)
+        return self._rewrite(buffer, final=final)
 
     def flush(self) -> bytes:
         self.blocked = False

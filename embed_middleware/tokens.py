@@ -151,6 +151,9 @@ class TokenIssuer:
         #: Whether a token without a resource (valid for whatever a vendor lets it read) may be minted.
         self.allow_unscoped = allow_unscoped
         self._claims = claims or default_claims
+        #: Whether minting reads the request (only a claims hook of the app's does): when not, adapters
+        #: need not build a request object for a page whose tenant came from the app's mark.
+        self.reads_request = self._claims is not default_claims
         self._on_issue = on_issue
         self._clock = clock
         self._warned: set[tuple[str, str | None]] = set()

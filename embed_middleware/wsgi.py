@@ -57,19 +57,21 @@ class EmbedWSGIMiddleware:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         # Where the app's helpers find this request's nonce (an inner embed middleware replaces it).
         context = environ[NONCE_KEY] = EmbedContext(self.config.placeholder_rules)
-        exchange = Exchange(
-            self.config, method, partial(shallow_request, environ), self._warnings, environ.get, context
-        )
         path = environ.get("PATH_INFO")
         if path is not None and path in (self.config.token_endpoint, self.config.jwks_path):
             if path == self.config.token_endpoint:
-                emission = answer_token_request(exchange, self.config, method)
+                emission = answer_token_request(
+                    environ_exchange(self.config, self._warnings, environ, method, context),
+                    self.config,
+                    method,
+                )
             else:
                 emission = answer_jwks_request(self.config, method)
             assert emission.head is not None
             start_response(status_line(emission.head.status), emission.head.headers)
             return [emission.body]
-        return _WSGIResponder(exchange, self.config, method, start_response).respond(self.app, environ)
+        responder = _WSGIResponder(self.config, self._warnings, environ, method, start_response, context)
+        return responder.respond(self.app, environ)
 
 
 class TokenEndpointWSGI(MountedEndpoint):
@@ -84,9 +86,7 @@ class TokenEndpointWSGI(MountedEndpoint):
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
-        exchange = Exchange(
-            self.config, method, partial(shallow_request, environ), self._warnings, environ.get
-        )
+        exchange = environ_exchange(self.config, self._warnings, environ, method)
         emission = answer_token_request(exchange, self.config, method)
         assert emission.head is not None
         start_response(status_line(emission.head.status), emission.head.headers)
@@ -97,9 +97,21 @@ class _WSGIResponder:
     """One request's PEP 3333 bookkeeping around its ``Exchange``."""
 
     def __init__(
-        self, exchange: Exchange, config: EmbedConfig, method: str, start_response: StartResponse
+        self,
+        config: EmbedConfig,
+        warnings: WarnOnce,
+        environ: WSGIEnvironment,
+        method: str,
+        start_response: StartResponse,
+        context: EmbedContext,
     ) -> None:
-        self._exchange = exchange
+        self._warnings = warnings
+        self._environ = environ
+        self._built: Exchange | None = None
+        self._context = context
+        #: A page's start held before its exchange is built: if the app drew no nonce by the time it
+        #: returns its whole body as a list, nothing in it can be an app placeholder (see ``respond``).
+        self._pending: tuple[int, list[tuple[str, str]]] | None = None
         self._config = config
         self._method = method
         self._upstream = start_response
@@ -111,9 +123,25 @@ class _WSGIResponder:
         #: Body bytes counted against the app's Content-Length; a restart (exc_info) starts again.
         self._declared = DeclaredBody(None)
 
+    @property
+    def _exchange(self) -> Exchange:
+        if self._built is None:
+            # Built on first need: a response left untouched (JSON, files…) never pays for one.
+            exchange = self._built = environ_exchange(
+                self._config, self._warnings, self._environ, self._method, self._context
+            )
+            if self._pending is not None:
+                (code, headers), self._pending = self._pending, None
+                exchange.start(code, headers, None)
+                self._declared = DeclaredBody(declared_length(headers))
+        return self._built
+
     def respond(self, app: WSGIApplication, environ: WSGIEnvironment) -> Iterable[bytes]:
         app_iter = app(environ, self._start_response)
         if self._untouched:
+            return app_iter
+        if self._pending is not None and self._passes_undrawn(app_iter):
+            self._upstream(self._status_text, self._pending[1])
             return app_iter
         exchange = self._exchange
         if self._started and exchange.passes and not exchange.head_sent:
@@ -133,6 +161,8 @@ class _WSGIResponder:
         # is read here up to its first output, which is when the head is decided and sent (a server
         # that waits would have waited for that same output), and the rest streams as before.
         stream = self._stream(app_iter)
+        if isinstance(app_iter, list | tuple):
+            return list(stream)  # the whole body is here already (and a list has nothing to close)
         try:
             first = next(stream, _ENDED)
         except BaseException:
@@ -141,15 +171,24 @@ class _WSGIResponder:
         rest: Iterable[bytes] = stream if first is _ENDED else itertools.chain((first,), stream)
         return ClosingIterator(rest, _closer(app_iter))
 
+    def _passes_undrawn(self, app_iter: Iterable[bytes]) -> bool:
+        """Whether a held page goes to the server exactly as the app wrote it: its whole body is here
+        (a list or tuple), the app drew no nonce, and the body is the length it declared."""
+        if self._context.drawn or not isinstance(app_iter, list | tuple):
+            return False
+        assert self._pending is not None
+        declared = declared_length(self._pending[1])
+        return declared is None or declared == sum(map(len, app_iter))
+
     def _start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
     ) -> Any:
         if self._untouched:
             return self._upstream(status, headers, exc_info)
-        exchange = self._exchange
         if exc_info is not None and exc_info[0] is not None:
             try:
-                if exchange.head_sent:
+                exchange = self._built
+                if exchange is not None and exchange.head_sent:
                     if exchange.passes and not exchange.failed:
                         return self._upstream(status, headers, exc_info)
                     raise exc_info[1].with_traceback(exc_info[2])
@@ -164,10 +203,17 @@ class _WSGIResponder:
             code = int(status.split(" ", 1)[0])
         except ValueError:
             raise ValueError(f"invalid WSGI status {status!r}") from None
-        if first_call and self._config.leaves_untouched(self._method, code, *content_headers(headers)):
+        config = self._config
+        skip = config.policy.skip_reason(self._method, code, *content_headers(headers))
+        if first_call and config.untouched_by(skip):
             self._untouched = True
             return self._upstream(status, headers)
-        exchange.start(code, headers)
+        if skip is None and config.passes_undrawn and self._built is None:
+            self._pending = (code, headers)  # the exchange is built only if the page needs one
+            return self._write
+        self._pending = None
+        exchange = self._exchange
+        exchange.start(code, headers, skip)
         self._declared = DeclaredBody(declared_length(headers) if exchange.rewrites else None)
         return self._write
 
@@ -219,6 +265,17 @@ def _closer(app_iter: Iterable[bytes]) -> list[Any]:
 def _close(app_iter: Iterable[bytes]) -> None:
     for close in _closer(app_iter):
         close()
+
+
+def environ_exchange(
+    config: EmbedConfig,
+    warnings: WarnOnce,
+    environ: WSGIEnvironment,
+    method: str,
+    context: EmbedContext | None = None,
+) -> Exchange:
+    """A request's exchange, built only for a response the middleware may touch (never for JSON)."""
+    return Exchange(config, method, partial(shallow_request, environ), warnings, environ.get, context)
 
 
 def shallow_request(environ: WSGIEnvironment) -> Request:

@@ -17,10 +17,14 @@ from collections.abc import Iterable
 logger = logging.getLogger("embed_middleware")
 
 
-def declared_length(headers: Iterable[tuple[str, str]]) -> int | None:
-    """The app's own ``Content-Length``, or None when it stated none (or nothing valid)."""
+_CONTENT_LENGTH = ("content-length", b"content-length")
+
+
+def declared_length(headers: Iterable[tuple[str, str]] | Iterable[tuple[bytes, bytes]]) -> int | None:
+    """The app's own ``Content-Length``, or None when it stated none (or nothing valid); header names
+    as WSGI has them (``str``) or as ASGI does (``bytes``)."""
     for name, value in headers:
-        if name.lower() == "content-length":
+        if name.lower() in _CONTENT_LENGTH:
             try:
                 length = int(value)
             except ValueError:

@@ -161,6 +161,58 @@ def mark_carries_token(headers: HeaderList, vary: Iterable[str]) -> None:
         headers.append(("Referrer-Policy", REFERRER_POLICY))
 
 
+#: What ``mark_token_page`` drops by name (besides every ``*cdn-cache-control``).
+_TOKEN_PAGE_DROPS = _BODY_FIELDS | _CACHE_FIELDS | {"cache-control"}
+
+
+def mark_token_page(headers: HeaderList, content_length: int | None, vary: Iterable[str]) -> None:
+    """``mark_body_changed`` then ``mark_carries_token``, in one scan of the fields: a page's usual
+    head. Same fields, same order as the two calls (a test holds them to it)."""
+    kept: HeaderList = []
+    framed = referred = False
+    for field in headers:
+        name = field[0].lower()
+        if name in _TOKEN_PAGE_DROPS or name.endswith(_TARGETED_CACHE_SUFFIX):
+            continue
+        if name == "transfer-encoding":
+            framed = True
+        elif name == "referrer-policy":
+            referred = True
+        kept.append(field)
+    if content_length is not None and not framed:
+        kept.append(("Content-Length", str(content_length)))
+    kept.extend(SET_ON_TOKEN)
+    headers[:] = kept
+    add_vary(headers, vary)
+    if not referred:
+        headers.append(("Referrer-Policy", REFERRER_POLICY))
+
+
+def edit_head(
+    headers: HeaderList,
+    *,
+    changed: bool,
+    length: int | None,
+    carries: bool,
+    anonymous: bool,
+    vary: Iterable[str],
+    header: tuple[str, str] | None,
+) -> None:
+    """A page's head edits: the body ``changed`` (its new ``length`` if known), the header token's
+    field, and whether the page ``carries`` a token (else, if ``anonymous``, still varies by who asks)."""
+    if changed and carries and header is None:
+        mark_token_page(headers, length, vary)  # the usual page: one scan for both edits
+        return
+    if changed:
+        mark_body_changed(headers, length)
+    if header is not None:
+        set_header(headers, *header)
+    if carries:
+        mark_carries_token(headers, vary)
+    elif anonymous:
+        add_vary(headers, vary)  # its body still depends on who asks
+
+
 def _carries_token_drops(name: str) -> bool:
     return name == "cache-control" or _shared_cache_field(name)
 

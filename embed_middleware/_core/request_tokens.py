@@ -120,7 +120,7 @@ class RequestTokens:
         issuer = self._config.issuer
         if tenant is not None and issuer.allows(tenant, resource):
             try:
-                issued = issuer.issue(tenant, resource, self.request)
+                issued = issuer.issue(tenant, resource, self.request if issuer.reads_request else None)
             except Exception as error:
                 raise TokenIssueError("the claims hook or token encoding failed") from error
         tokens[resource] = issued

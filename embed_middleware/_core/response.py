@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from functools import partial
+from typing import Literal
 
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request
@@ -33,7 +34,7 @@ from ..rewrite import StreamRewriter
 from .emission import Emission, Head, WarnOnce, content_headers, own_response
 from .filling import Filling, MissingTenantError
 from .phase import END, ENDED, HEADLESS, HELD, PASSES, REWRITES, SEND, Need, Phase
-from .policy import HeaderList, Skip, add_vary, mark_body_changed, mark_carries_token, set_header
+from .policy import HeaderList, Skip, edit_head
 from .request_tokens import RequestTokens
 
 logger = logging.getLogger("embed_middleware")
@@ -121,13 +122,17 @@ class Exchange(Filling):
 
     # -- the app's response ----------------------------------------------------------------------
 
-    def start(self, status: int, headers: Iterable[tuple[str, str]]) -> None:
-        """The app's status and headers; may be called again (WSGI exc_info) until the head is sent."""
+    def start(
+        self, status: int, headers: Iterable[tuple[str, str]], skip: Skip | Literal["ask"] | None = "ask"
+    ) -> None:
+        """The app's status and headers; may be called again (WSGI exc_info) until the head is sent.
+        ``skip``: the policy's answer for them, when the adapter has already asked it."""
         if self.head_sent:
             raise RuntimeError("the response head was already sent")
         self._status = status
         self._headers = list(headers)
-        skip = self._config.policy.skip_reason(self._method, status, *content_headers(self._headers))
+        if skip == "ask":
+            skip = self._config.policy.skip_reason(self._method, status, *content_headers(self._headers))
         if skip is Skip.ENCODED:
             self._warnings.warn(
                 "encoded",
@@ -194,7 +199,7 @@ class Exchange(Filling):
             elif rewriter is None or not self._scans:
                 out = chunk  # no nonce drawn yet: nothing in this chunk can be the app's placeholder
             else:
-                out = rewriter.feed(chunk) if chunk or rewriter.held_back else b""
+                out = rewriter.feed(chunk, final=final) if chunk or rewriter.held_back else b""
                 if final and not rewriter.blocked:
                     out += rewriter.flush()
                 if rewriter.blocked:
@@ -297,21 +302,19 @@ class Exchange(Filling):
         anonymous = still_streaming and self.tokens.tenant() is None
         if anonymous:
             may_carry = False  # no tenant: no token can ever appear in this body
-        if may_carry or still_streaming:
-            mark_body_changed(headers, None)
-        elif self._rewriter is not None and self._rewriter.replacements:
-            mark_body_changed(headers, content_length)
         delivery = self._config.header
         wanted = bool(self._header_wanted)
-        if delivery is not None and wanted:
-            issued = self.tokens.tokens.get(delivery.resource)
-            if issued is not None:
-                set_header(headers, delivery.name, issued.token)
-        # A page with a slot for a token (the app drew the nonce, or the header was wanted) is personal
-        # whoever asked: an anonymous visitor's copy must not be cached for the next tenant either.
-        if may_carry or self.tokens.minted or wanted or self.context.drawn:
-            mark_carries_token(headers, self._config.vary)
-        elif anonymous:
-            add_vary(headers, self._config.vary)  # its body still depends on who asks
+        issued = self.tokens.tokens.get(delivery.resource) if delivery is not None and wanted else None
+        edit_head(
+            headers,
+            changed=may_carry or still_streaming or bool(self._rewriter and self._rewriter.replacements),
+            length=None if may_carry or still_streaming else content_length,
+            # A page with a slot for a token (the app drew the nonce, or the header was wanted) is
+            # personal whoever asked: an anonymous visitor's copy must not be cached for the next tenant.
+            carries=may_carry or self.tokens.minted or wanted or self.context.drawn,
+            anonymous=anonymous,
+            vary=self._config.vary,
+            header=(delivery.name, issued.token) if delivery is not None and issued is not None else None,
+        )
         self.phase = SEND.get(phase, phase)
         return Head(self._status, headers)
