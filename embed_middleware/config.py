@@ -52,8 +52,8 @@ _MAX_TOKENS_LIMIT = 1000
 LEGACY_WARNING = (
     "embed_middleware: unsafe_legacy_placeholders=True fills EVERY placeholder-like text in a page, "
     "including text users wrote (comments, names, reflected query parameters): any such text gets the "
-    "viewer's live token and can send it to its author. Write placeholders with embed_token()/"
-    "embed_placeholder() and drop this option."
+    "viewer's live token and can send it to its author. Write placeholders with embed_placeholder() "
+    "(or {% embed_placeholder %} in Django) and drop this option."
 )
 
 #: What a placeholder becomes when the request has no tenant: ``empty`` (the default) removes it,

@@ -12,8 +12,8 @@ is left exactly as it was and earns no token. The helpers below are the only way
 
 ``request`` may be a WSGI environ, an ASGI scope, or a werkzeug/Flask, Starlette or Django request: the
 middleware leaves its :class:`EmbedContext` at ``environ["embed.nonce"]`` / ``scope["embed.nonce"]``.
-Framework helpers (the Flask ``embed_token()`` global, the Django ``{% embed_token %}`` tag, the Jinja2
-globals for Starlette/FastAPI) call these.
+Framework helpers (the Flask ``embed_placeholder()`` global, the Django ``{% embed_placeholder %}`` tag,
+the Jinja2 globals for Starlette/FastAPI) call these.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ imports (for one release) with a DeprecationWarning that names its new home."""
 from __future__ import annotations
 
 import importlib
+import inspect
 import subprocess
 import sys
 import textwrap
@@ -110,3 +111,22 @@ def test_the_package_surface_is_what_apps_construct_or_catch() -> None:
         assert getattr(embed_middleware, name) is not None
     with pytest.raises(AttributeError):
         embed_middleware.NoSuchName  # noqa: B018
+
+
+def test_every_public_callable_says_why() -> None:
+    """Docstrings on every public name and on every public method or property of the public classes."""
+    missing = []
+    for name in embed_middleware.__all__:
+        found = getattr(embed_middleware, name)
+        if callable(found) and not inspect.getdoc(found):
+            missing.append(name)
+        if not inspect.isclass(found):
+            continue
+        for attribute in dir(found):
+            raw = inspect.getattr_static(found, attribute)
+            if attribute.startswith("_") or not (callable(raw) or isinstance(raw, property | classmethod)):
+                continue
+            described = raw if isinstance(raw, property) else getattr(found, attribute)
+            if not inspect.getdoc(described):
+                missing.append(f"{name}.{attribute}")
+    assert not missing, f"public callables without a docstring: {missing}"

@@ -56,7 +56,7 @@ class Filling:
         self._warnings.warn(
             "untrusted",
             "embed_middleware left a placeholder without this request's nonce as written (user content, "
-            "or a hand-written placeholder: write yours with embed_token()/embed_placeholder())",
+            "or a hand-written placeholder: write yours with embed_placeholder())",
         )
         return False, None, self._page_names
 

@@ -20,6 +20,7 @@ HeaderPredicate = Callable[[Request, int, Headers], bool]
 
 
 def every_response(request: Request, status: int, headers: Headers) -> bool:
+    """The default ``HeaderDelivery.when``: every response the tenant gets carries the header token."""
     return True
 
 

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from wsgi_helpers import decode, test_issuer
 
 from embed_middleware import EmbedASGIMiddleware, EmbedWSGIMiddleware, embed_placeholder, from_environ
 from embed_middleware import asgi as asgi_module
 from embed_middleware._core import policy
+from tests.support.wsgi_helpers import decode, test_issuer
 
 PAGE = b"<html><body>no placeholder here</body></html>"
 
