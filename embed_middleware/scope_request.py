@@ -11,7 +11,7 @@ is constructed from those values, and ``request.environ`` (asgiref's, with the a
 from __future__ import annotations
 
 import io
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -103,11 +103,34 @@ def ascii_query(query: bytes) -> bytes:
     return query if query.isascii() else quote(query, safe=_QUERY_SAFE).encode("ascii")
 
 
+class _CheckedHeaders(Headers):
+    """werkzeug's ``Headers`` over fields already checked here (no CR, LF or NUL; names decoded), so
+    that a page's request does not pay for ``Headers.add`` validating each field a second time."""
+
+    def __init__(self, fields: list[tuple[str, str]]) -> None:
+        self._list = fields
+
+
 def _headers(scope: MutableMapping[str, Any]) -> Headers:
     """Fields as a WSGI server would present them: repeats joined with "," (cookies with "; ")."""
+    raw = list(scope.get("headers", ()))
+    values = b"".join([value for _, value in raw])
+    fields = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw]
+    if (
+        b"\r" in values
+        or b"\n" in values
+        or b"\0" in values
+        or len({name.lower() for name, _ in fields}) != len(fields)
+    ):
+        fields = _joined_fields(raw)
+    return _CheckedHeaders(fields)
+
+
+def _joined_fields(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """The fields of a request that repeats a name or carries a forbidden byte (the rare case)."""
     joined: dict[str, list[str]] = {}
     names: dict[str, str] = {}
-    for raw_name, raw_value in scope.get("headers", ()):
+    for raw_name, raw_value in raw:
         if b"\r" in raw_value or b"\n" in raw_value or b"\0" in raw_value:
             continue  # no HTTP/1.1 parser lets these through; werkzeug refuses them: the field is dropped
         name = raw_name.decode("latin-1")
@@ -115,9 +138,7 @@ def _headers(scope: MutableMapping[str, Any]) -> Headers:
         names.setdefault(lowered, name)
         joined.setdefault(lowered, []).append(raw_value.decode("latin-1"))
     # HTTP/2 splits cookies; they rejoin with "; " (RFC 9113 8.2.3), every other field with ",".
-    return Headers(
-        [(names[k], ("; " if k == "cookie" else ",").join(values)) for k, values in joined.items()]
-    )
+    return [(names[k], ("; " if k == "cookie" else ",").join(v)) for k, v in joined.items()]
 
 
 def environ_from_scope(scope: MutableMapping[str, Any]) -> WSGIEnvironment:
