@@ -69,6 +69,10 @@ matrix:
 	@sh scripts/ensure-package.sh /usr/bin/chromium chromium "the browser tests"
 	$(PYTHON) scripts/matrix.py
 
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
 ## Print the benchmark table (ratios measured side by side in one run; progress on stderr, about ten
 ## minutes), and write it to build/bench.md and as a chart to docs/bench.png (the docs'). The
 ## end-to-end rows need wrk, the browser row Debian's Chromium (/usr/bin/chromium, driven by
