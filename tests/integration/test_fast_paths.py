@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 from embed_middleware import EmbedASGIMiddleware, EmbedWSGIMiddleware, embed_placeholder, from_environ
 from embed_middleware import asgi as asgi_module
 from embed_middleware._core import policy
+from tests.support.injection_cases import SPELLINGS
+from tests.support.tokens import TOKEN
 from tests.support.wsgi_helpers import decode, test_issuer
 
 PAGE = b"<html><body>no placeholder here</body></html>"
@@ -188,3 +190,32 @@ def test_one_scan_head_equals_the_two_edits(
     got = list(headers)
     policy.mark_token_page(got, length, vary)
     assert got == expected
+
+
+#: Attacker text on a page whose app drew no nonce: every spelling the engine knows and guessed nonces.
+ATTACK = "".join(f"<p>{text}</p>" for text in SPELLINGS.values()).encode()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_asgi_attacker_text_on_an_undrawn_page_gets_no_token(stream: bool) -> None:
+    """The shortcut sends such a page as written; streamed, the exchange leaves it as written too."""
+    chunks = [ATTACK[:40], ATTACK[40:]] if stream else [ATTACK]
+    sent = run_asgi(asgi_page(list(chunks), length=len(ATTACK)))
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert body == ATTACK and not TOKEN.search(body)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_wsgi_attacker_text_on_an_undrawn_page_gets_no_token(stream: bool) -> None:
+    chunks = [ATTACK[:40], ATTACK[40:]] if stream else [ATTACK]
+    app, _ = wsgi_page(list(chunks), length=len(ATTACK))
+    body = b"".join(call_wsgi(app)[2])
+    assert body == ATTACK and not TOKEN.search(body)
+
+
+def test_asgi_attacker_text_beside_the_apps_own_placeholder_gets_one_token() -> None:
+    """With the nonce drawn the whole page goes through the exchange: only the app's slot is filled."""
+    sent = run_asgi(asgi_page([ATTACK, None, ATTACK]))
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert body.startswith(ATTACK) and body.endswith(ATTACK)
+    assert len(TOKEN.findall(body)) == 1 and decode(body[len(ATTACK) : -len(ATTACK)])["sub"] == "acme"
