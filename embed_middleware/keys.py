@@ -147,9 +147,13 @@ class SigningKey:
         The serialisation is ours (the header segment is cached per key; one base64url per part);
         PyJWT's algorithm object makes the signature, and ``jwt.decode`` reads the result as its own.
         """
+        return self.sign_segment(b64url(payload))
+
+    def sign_segment(self, payload_segment: bytes) -> str:
+        """``encode`` for a payload already in base64url (the issuer caches the part that never changes)."""
         if self._signing is None:
             raise ConfigurationError(f"key {self.kid!r} is a public key; only a private key can sign")
-        signing_input = self._header + b64url(payload)
+        signing_input = self._header + payload_segment
         return (signing_input + b"." + b64url(self._algo.sign(signing_input, self._signing))).decode("ascii")
 
     def derive(self, label: bytes) -> bytes:

@@ -82,3 +82,53 @@ def resource_allowlist(
     if resources is not None:
         return names_setting(resources, "resources")
     return profile.resources if profile is not None else None
+
+
+class StaticPayloads:
+    """The base64url of the part of a payload that is the same for every token of a (tenant, resource).
+
+    With the default claims and no locked claims, a payload is ``{"sub":…,"resource":…`` followed by
+    ``"iat":…,"exp":…,"jti":…}``: only the tail changes per token. base64url maps each 3 bytes to 4
+    characters on its own, so the head's first ``3k`` bytes are encoded once and kept; each token then
+    encodes its few leftover head bytes and its tail. The bytes equal those of encoding the whole dict
+    with the issuer's compact JSON (``tests/test_compact_jws.py`` holds them to it), and the claims
+    still come from ``claims_of`` on a miss, so there is no second owner of what a token says.
+    """
+
+    __slots__ = ("_claims_of", "_encode", "_heads")
+
+    #: Distinct (tenant, resource) pairs kept; past it the cache starts over. A pair costs ~200 bytes
+    #: (2 KB at most: a 256-character id, all escaped), so a resolver handing out many ids stays bounded.
+    LIMIT = 1024
+
+    def __init__(
+        self,
+        claims_of: Callable[[Tenant, str | None], dict[str, Any]],
+        encode_json: Callable[[Any], str],
+    ) -> None:
+        self._claims_of = claims_of
+        self._encode = encode_json
+        self._heads: dict[tuple[str, str | None], tuple[bytes, bytes]] = {}
+
+    def segment(self, tenant: Tenant, resource: str | None, now: int, exp: int, jti: str) -> bytes:
+        """The payload segment (base64url) for these claims with ``iat``/``exp``/``jti`` appended."""
+        key = (tenant.id, resource)
+        found = self._heads.get(key)
+        if found is None:
+            found = self._head(tenant, resource)
+        encoded, leftover = found
+        tail = b'"iat":%d,"exp":%d,"jti":"%s"}' % (now, exp, jti.encode("ascii"))
+        return encoded + b2a_base64(leftover + tail, newline=False).translate(_URLSAFE).rstrip(b"=")
+
+    def _head(self, tenant: Tenant, resource: str | None) -> tuple[bytes, bytes]:
+        claims = self._claims_of(tenant, resource)
+        if RESERVED_CLAIMS & claims.keys():  # pragma: no cover - the claims never hold them here
+            raise TokenIssueError("static claims may not name iat, exp or jti")
+        text = self._encode(claims).encode()
+        head = text[:-1] + (b"," if claims else b"")  # "{...}" -> "{...," ; "{}" -> "{"
+        cut = len(head) - len(head) % 3
+        found = (b2a_base64(head[:cut], newline=False).translate(_URLSAFE), head[cut:])
+        if len(self._heads) >= self.LIMIT:
+            self._heads.clear()
+        self._heads[(tenant.id, resource)] = found
+        return found

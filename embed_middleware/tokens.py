@@ -43,6 +43,7 @@ from .token_claims import (
     RESERVED_CLAIMS,
     ClaimsHook,
     Resources,
+    StaticPayloads,
     default_claims,
     merge_locked,
     new_jti,
@@ -154,6 +155,16 @@ class TokenIssuer:
         #: Whether minting reads the request (only a claims hook of the app's does): when not, adapters
         #: need not build a request object for a page whose tenant came from the app's mark.
         self.reads_request = self._claims is not default_claims
+        #: With the default claims and no profile, a payload's head depends only on (tenant, resource):
+        #: its encoding is cached (see ``StaticPayloads``); None: every token encodes its whole payload.
+        self._static = (
+            StaticPayloads(
+                lambda tenant, resource: self._final_claims(tenant, resource, None),  # type: ignore[arg-type]
+                _COMPACT_JSON.encode,
+            )
+            if self._claims is default_claims and self._profile is None
+            else None
+        )
         self._on_issue = on_issue
         self._clock = clock
         self._warned: set[tuple[str, str | None]] = set()
@@ -240,11 +251,17 @@ class TokenIssuer:
                 f"tenant must be a Tenant or a tenant id (str), not {type(tenant).__name__}"
             )
         key = self._key if self._key is not None else self._key_for(tenant)
-        claims = self._final_claims(tenant, resource, request)  # type: ignore[arg-type]
         reused = False
-        if self.reuse is None:
+        if self.reuse is None and self._static is not None and not tenant.locked_claims:
+            # The path every quick-start page takes: the payload's unchanging head comes encoded.
             now = int(self._clock())
-            if self._profile is None:  # _stamped, inline: this is the path every page takes
+            jti = new_jti()
+            segment = self._static.segment(tenant, resource, now, now + self.ttl, jti)
+            issued = IssuedToken(key.sign_segment(segment), now, now + self.ttl, jti, key.kid)
+        elif self.reuse is None:
+            claims = self._final_claims(tenant, resource, request)  # type: ignore[arg-type]
+            now = int(self._clock())
+            if self._profile is None:  # _stamped, inline
                 claims["iat"] = now
                 claims["exp"] = now + self.ttl
                 claims["jti"] = jti = new_jti()
@@ -254,6 +271,7 @@ class TokenIssuer:
                 key.encode(_COMPACT_JSON.encode(claims).encode()), now, now + self.ttl, jti, key.kid
             )
         else:
+            claims = self._final_claims(tenant, resource, request)  # type: ignore[arg-type]
             slot = self.reuse.slot(key, tenant.id, resource, claims, self._clock())
             found = self.reuse.get(slot)
             reused = found is not None

@@ -9,6 +9,8 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from embed_middleware import ConfigurationError, KeySet, SigningKey, Tenant, TenantKeys, TokenIssuer
 
@@ -79,3 +81,52 @@ def test_a_public_key_cannot_encode(keys: dict[str, SigningKey]) -> None:
     public = SigningKey(keys["ES256"].verifying_key, algorithm="ES256")
     with pytest.raises(ConfigurationError, match="public key"):
         public.encode(b"{}")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    tenant_id=st.text(min_size=1, max_size=40),
+    resource=st.one_of(st.none(), st.from_regex(r"[A-Za-z0-9_.:-]{1,64}", fullmatch=True)),
+    now=st.integers(min_value=0, max_value=4_000_000_000),
+    per_tenant_keys=st.booleans(),
+)
+def test_cached_payload_heads_give_the_bytes_pyjwt_writes(
+    tenant_id: str, resource: str | None, now: int, per_tenant_keys: bool
+) -> None:
+    """The static path (default claims: the payload's head encoded once per tenant and resource) must
+    write exactly what ``jwt.encode`` writes for the same claims, whatever the id's characters
+    (quotes, backslashes, non-ASCII) and whatever the head's length modulo 3."""
+    try:
+        tenant = Tenant(tenant_id)
+    except (TypeError, ValueError):
+        assume(False)
+        raise
+    key = SigningKey(SECRET)
+    keys = TenantKeys({tenant_id: key}) if per_tenant_keys else key
+    issuer = TokenIssuer(keys, clock=lambda: now, allow_unscoped=True)
+    for _ in range(2):  # the miss, then the hit
+        issued = issuer.issue(tenant, resource)
+        claims = plain_decode(issued.token, key, options={"verify_exp": False, "verify_iat": False})
+        assert claims["sub"] == tenant_id and claims.get("resource") == resource
+        assert (claims["iat"], claims["exp"], claims["jti"]) == (now, now + issuer.ttl, issued.jti)
+        assert issued.token == jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+def test_the_cached_head_is_per_tenant_and_resource() -> None:
+    """Two tenants, two resources, interleaved: no token ever carries another pair's head."""
+    key = SigningKey(SECRET)
+    issuer = TokenIssuer(key)
+    for _ in range(3):
+        for tenant in ("acme", "globex", "acme-corp"):
+            for resource in ("top", "sales", "top_airlines"):
+                claims = plain_decode(issuer.issue(tenant, resource).token, key)
+                assert (claims["sub"], claims["tid"], claims["resource"]) == (tenant, tenant, resource)
+
+
+def test_locked_claims_and_hooks_still_encode_the_whole_payload() -> None:
+    key = SigningKey(SECRET)
+    locked = Tenant("acme", locked_claims={"org": 7})
+    plain = TokenIssuer(key).issue(locked, "top").token
+    assert plain_decode(plain, key)["org"] == 7
+    hooked = TokenIssuer(key, claims=lambda t, r, q: {"sub": t.id, "seat": 3}).issue("acme", "top").token
+    assert plain_decode(hooked, key)["seat"] == 3
