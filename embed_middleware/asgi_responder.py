@@ -16,7 +16,7 @@ from ._core.drive import drive_async
 from ._core.emission import Emission, WarnOnce, content_headers
 from ._core.framing import DeclaredBody, declared_length
 from ._core.phase import Need
-from ._core.policy import Skip
+from ._core.policy import REFERRER_POLICY, SET_ON_TOKEN, Skip
 from ._core.response import Exchange
 from .config import EmbedConfig
 from .endpoint import answer_token_request
@@ -30,6 +30,13 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+#: The fields the core adds to a page's head, as ASGI bytes (built once, not per response).
+_OURS = {
+    field: (field[0].lower().encode("latin-1"), field[1].encode("latin-1"))
+    for field in (*SET_ON_TOKEN, ("Referrer-Policy", REFERRER_POLICY), ("Vary", "Cookie"))
+}
 
 
 class _ASGIResponder:
@@ -64,6 +71,8 @@ class _ASGIResponder:
         #: A page held unstarted, its exchange not built yet: if the app draws no nonce and ends its body
         #: in one message, nothing of its can be an app placeholder and it goes on as the app sent it.
         self._pending_page = False
+        #: The app's head fields (decoded -> as sent), once the exchange has them.
+        self._app_fields: dict[tuple[str, str], tuple[bytes, bytes]] = {}
 
     @property
     def _exchange(self) -> Exchange:
@@ -78,6 +87,8 @@ class _ASGIResponder:
     def _start_exchange(self, status: int, raw_headers: list[tuple[bytes, bytes]], skip: Skip | None) -> None:
         exchange = self._exchange
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers]
+        # The app's fields, to send back as the app's own bytes if the head keeps them (most are kept).
+        self._app_fields = dict(zip(headers, raw_headers, strict=True))
         exchange.start(status, headers, skip)
         self._declared = DeclaredBody(declared_length(raw_headers) if exchange.rewrites else None)
 
@@ -204,9 +215,7 @@ class _ASGIResponder:
                 "type": "http.response.start",
                 "status": emission.head.status,
                 # ASGI header names are lowercase (the spec); werkzeug gave us canonical case.
-                "headers": [
-                    (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in emission.head.headers
-                ],
+                "headers": self._encoded(emission.head.headers),
             }
             if self._start is not None and self._start.get("trailers") and not self._exchange.failed:
                 start["trailers"] = True
@@ -215,6 +224,20 @@ class _ASGIResponder:
             await self._send(
                 {"type": "http.response.body", "body": emission.body, "more_body": not emission.last}
             )
+
+    def _encoded(self, headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+        """The head as ASGI has it: the app's kept fields as it sent them, ours encoded once per process,
+        anything else encoded now, every name lowercase (the spec; werkzeug gave us canonical case)."""
+        app_fields = self._app_fields
+        encoded = []
+        for field in headers:
+            found = app_fields.get(field) or _OURS.get(field)
+            if found is None:
+                found = (field[0].lower().encode("latin-1"), field[1].encode("latin-1"))
+            elif not found[0].islower():
+                found = (found[0].lower(), found[1])
+            encoded.append(found)
+        return encoded
 
     async def finish(self) -> None:
         """The app returned: if it never ended its body, end it, so held-back bytes are not lost."""

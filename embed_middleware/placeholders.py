@@ -19,21 +19,21 @@ the Jinja2 globals for Starlette/FastAPI) call these.
 from __future__ import annotations
 
 import hmac
-import secrets
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from .errors import ConfigurationError, EmbedError
+from .randomness import RANDOM_BYTES, RANDOM_LENGTH, random_id
 from .rewrite import NONCE_LENGTH, RESOURCE_NAME
 
 #: Where the middleware leaves the request's :class:`EmbedContext` (WSGI environ, ASGI scope, Django META).
 NONCE_KEY = "embed.nonce"
-#: 128 bits, as the OWASP and CSP nonce guidance asks; ``token_urlsafe`` spells them in 22 characters
-#: of ``[A-Za-z0-9_-]``, all of which survive HTML escaping and percent-encoding unchanged.
-NONCE_BYTES = 16
-assert len(secrets.token_urlsafe(NONCE_BYTES)) == NONCE_LENGTH
+#: 128 bits, as the OWASP and CSP nonce guidance asks, spelled in 22 characters of ``[A-Za-z0-9_-]``
+#: (``randomness.random_id``), all of which survive HTML escaping and percent-encoding unchanged.
+NONCE_BYTES = RANDOM_BYTES
+assert RANDOM_LENGTH == NONCE_LENGTH
 
 
 class PlaceholderError(EmbedError, ValueError):
@@ -88,7 +88,7 @@ class EmbedContext:
 
     def _value(self) -> str:
         if self._nonce is None:
-            self._nonce = secrets.token_urlsafe(NONCE_BYTES)
+            self._nonce = random_id()
         return self._nonce
 
     def matches(self, candidate: str) -> bool:

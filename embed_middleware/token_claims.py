@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from binascii import b2a_base64
 from collections.abc import Callable, Collection, Mapping
-from os import urandom
 from typing import TYPE_CHECKING, Any, Literal
 
 from werkzeug.wrappers import Request
 
 from .errors import ConfigurationError, TokenIssueError
 from .profiles.checks import names_setting
+from .randomness import URLSAFE, random_id
 from .tenants import Tenant
 
 if TYPE_CHECKING:
@@ -20,13 +20,8 @@ if TYPE_CHECKING:
 
 #: Claims the issuer owns: a hook cannot extend a token's life or reuse an id.
 RESERVED_CLAIMS = frozenset({"iat", "exp", "jti"})
-#: base64url's alphabet over standard base64's (RFC 4648 section 5).
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
-
-
-def new_jti() -> str:
-    """A fresh token id: 16 random bytes, base64url (``secrets.token_urlsafe(16)`` without its layers)."""
-    return b2a_base64(urandom(16), newline=False).translate(_URLSAFE)[:22].decode("ascii")
+#: A fresh token id: 128 random bits in base64url (see ``randomness``).
+new_jti = random_id
 
 
 #: ``(tenant, resource, request) -> claims``; resource is None for the bare ``<JWT_TOKEN>``, and
@@ -118,7 +113,7 @@ class StaticPayloads:
             found = self._head(tenant, resource)
         encoded, leftover = found
         tail = b'"iat":%d,"exp":%d,"jti":"%s"}' % (now, exp, jti.encode("ascii"))
-        return encoded + b2a_base64(leftover + tail, newline=False).translate(_URLSAFE).rstrip(b"=")
+        return encoded + b2a_base64(leftover + tail, newline=False).translate(URLSAFE).rstrip(b"=")
 
     def _head(self, tenant: Tenant, resource: str | None) -> tuple[bytes, bytes]:
         claims = self._claims_of(tenant, resource)
@@ -127,7 +122,7 @@ class StaticPayloads:
         text = self._encode(claims).encode()
         head = text[:-1] + (b"," if claims else b"")  # "{...}" -> "{...," ; "{}" -> "{"
         cut = len(head) - len(head) % 3
-        found = (b2a_base64(head[:cut], newline=False).translate(_URLSAFE), head[cut:])
+        found = (b2a_base64(head[:cut], newline=False).translate(URLSAFE), head[cut:])
         if len(self._heads) >= self.LIMIT:
             self._heads.clear()
         self._heads[(tenant.id, resource)] = found

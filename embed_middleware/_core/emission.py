@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import NamedTuple
 
 from .policy import NO_STORE, SET_ON_TOKEN
 
@@ -17,16 +18,15 @@ _CONTENT_ENCODING = "content-encoding"
 _IDENTITY = ("", "identity", b"", b"identity")
 
 
-@dataclass(frozen=True)
-class Head:
-    """A status and headers ready to send."""
+class Head(NamedTuple):
+    """A status and headers ready to send. (Named tuples: immutable, and built in a third of a frozen
+    dataclass's time, on a path every page takes.)"""
 
     status: int
     headers: list[tuple[str, str]]
 
 
-@dataclass(frozen=True)
-class Emission:
+class Emission(NamedTuple):
     """What the adapter sends now: the head (once), then body bytes.
 
     ``last`` means the response is complete as far as the client is concerned: either the body

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class Phase(enum.IntEnum):
@@ -46,8 +46,7 @@ END = {
 }
 
 
-@dataclass(frozen=True)
-class Need:
+class Need(NamedTuple):
     """What the exchange needs before it can go on: satisfy it with ``provide`` (after awaiting
     ``tokens.settle()`` when ``tenant`` is set, from async code), then call ``resume()``."""
 
