@@ -42,6 +42,24 @@ _OURS = {
 class _ASGIResponder:
     """One response's message bookkeeping around its ``Exchange``."""
 
+    # Per-response state that a pass-through response never changes: class defaults, so JSON and files
+    # cost no writes for it (each is set on the instance the first time it changes).
+    _built: Exchange | None = None
+    _start: Message | None = None
+    #: The response is not ours (JSON, files…): every message goes on exactly as the app sent it.
+    _untouched = False
+    #: Where the app's body ends by its own Content-Length (Quart ends it with an extra message); this
+    #: shared one counts nothing and so never changes.
+    _declared = DeclaredBody(None)
+    #: The client went away (``http.disconnect``, or the server's send failed): an app that stops
+    #: then is doing what it should, not leaving its body unfinished.
+    _disconnected = False
+    #: A page held unstarted, its exchange not built yet: if the app draws no nonce and ends its body
+    #: in one message, nothing of its can be an app placeholder and it goes on as the app sent it.
+    _pending_page = False
+    #: The app's head fields (decoded -> as sent), once the exchange has them (never mutated: replaced).
+    _app_fields: dict[tuple[str, str], tuple[bytes, bytes]] = {}  # noqa: RUF012
+
     def __init__(
         self,
         make_exchange: Callable[[], Exchange],
@@ -53,26 +71,12 @@ class _ASGIResponder:
     ) -> None:
         #: Built on first need: a response left untouched (JSON, files…) never pays for one.
         self._make_exchange = make_exchange
-        self._built: Exchange | None = None
         self._config = config
         self._server_send = send
         self._warnings = warnings
         self._method = method
-        self._start: Message | None = None
-        #: The response is not ours (JSON, files…): every message goes on exactly as the app sent it.
-        self._untouched = False
-        #: Where the app's body ends by its own Content-Length (Quart ends it with an extra message).
-        self._declared = DeclaredBody(None)
-        #: The client went away (``http.disconnect``, or the server's send failed): an app that stops
-        #: then is doing what it should, not leaving its body unfinished.
-        self._disconnected = False
         #: This request's nonce holder (None: not a page request, e.g. the token endpoint).
         self._context = context
-        #: A page held unstarted, its exchange not built yet: if the app draws no nonce and ends its body
-        #: in one message, nothing of its can be an app placeholder and it goes on as the app sent it.
-        self._pending_page = False
-        #: The app's head fields (decoded -> as sent), once the exchange has them.
-        self._app_fields: dict[tuple[str, str], tuple[bytes, bytes]] = {}
 
     @property
     def _exchange(self) -> Exchange:
