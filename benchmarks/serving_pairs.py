@@ -53,6 +53,9 @@ class Pair:
     factory: bool = False
     #: The responses timed for this pair.
     scenarios: tuple[Scenario, ...] = SCENARIOS
+    #: The "wrapped" side is ``serving_floor``'s mint-only middleware, not ours: checked for its header
+    #: token and the raw body, and shown as the floor of the framework's page rows.
+    floor: bool = False
 
 
 _UVICORN_FASTAPI = ("uvicorn", "fastapi")
@@ -97,6 +100,28 @@ PAIRS = (
         targeted=True,
         factory=True,
         scenarios=PAGE_ONLY,
+    ),
+    # Issue 16: what one fresh token per request costs each framework with nothing else done.
+    Pair(
+        "FastAPI (uvicorn), floor: a middleware that only mints one token",
+        "uvicorn",
+        "benchmarks.serving_fastapi:fastapi_raw",
+        "benchmarks.serving_floor:fastapi_mint_only",
+        _UVICORN_FASTAPI,
+        targeted=False,
+        factory=True,
+        scenarios=PAGE_ONLY,
+        floor=True,
+    ),
+    Pair(
+        "Flask (gunicorn), floor: a middleware that only mints one token",
+        "gunicorn",
+        "benchmarks.serving_wsgi_app:flask_raw",
+        "benchmarks.serving_floor:flask_mint_only",
+        ("gunicorn", "flask"),
+        targeted=False,
+        scenarios=PAGE_ONLY,
+        floor=True,
     ),
     Pair(
         "Flask (gunicorn), Embed extension, def resolver",
