@@ -23,6 +23,7 @@ import base64
 import hashlib
 import hmac
 import json
+from binascii import b2a_base64
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,7 @@ from jwt.algorithms import get_default_algorithms
 
 from .errors import ConfigurationError
 from .key_material import KEY_TYPES
+from .randomness import URLSAFE
 from .tenants import Tenant
 
 #: The claim the issuer always writes: the id of the tenant the token was minted for.
@@ -45,8 +47,9 @@ _THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"),
 
 
 def b64url(data: bytes) -> bytes:
-    """RFC 7515 section 2: base64url without padding."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
+    """RFC 7515 section 2: base64url without padding (binascii straight: every token's signature goes
+    through here, and ``base64.urlsafe_b64encode`` adds two Python calls for the same bytes)."""
+    return b2a_base64(data, newline=False).translate(URLSAFE).rstrip(b"=")
 
 
 def public_members(algorithm: str, public_key: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -36,6 +36,10 @@ NONCE_BYTES = RANDOM_BYTES
 assert RANDOM_LENGTH == NONCE_LENGTH
 
 
+#: How many valid resource names ``PlaceholderRules`` remembers.
+_VALID_NAMES_KEPT = 256
+
+
 class PlaceholderError(EmbedError, ValueError):
     """A helper was asked to write a placeholder it must not: a bad name, or an origin not allowed."""
 
@@ -49,13 +53,22 @@ class PlaceholderRules:
     #: Origins (``https://charts.example.com``) that :func:`embed_url` may put a placeholder into.
     embed_origins: frozenset[str] = frozenset()
 
+    #: Names already found valid (an app has a handful, asked about on every page): a set lookup
+    #: instead of the pattern. Bounded, since names also arrive from pages and queries.
+    _valid: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
+
     def is_resource_name(self, value: object) -> bool:
         """The one rule for a resource name, wherever one arrives (a helper, a page, the endpoint's query)."""
-        return (
+        if type(value) is str and value in self._valid:
+            return True
+        valid = (
             isinstance(value, str)
             and len(value) <= self.max_resource_length
             and RESOURCE_NAME.fullmatch(value) is not None
         )
+        if valid and type(value) is str and len(self._valid) < _VALID_NAMES_KEPT:
+            self._valid.add(value)
+        return valid
 
     def check_resource(self, resource: str | None) -> None:
         if resource is not None and not self.is_resource_name(resource):
@@ -94,7 +107,12 @@ class EmbedContext:
     def matches(self, candidate: str) -> bool:
         """Constant time, so response timing says nothing about how much of a guess was right."""
         nonce = self._nonce
-        return nonce is not None and hmac.compare_digest(candidate.encode("ascii"), nonce.encode("ascii"))
+        if nonce is None:
+            return False
+        try:  # both ASCII (a nonce is; a candidate is page text the rewriter matched as name characters)
+            return hmac.compare_digest(candidate, nonce)
+        except TypeError:  # a non-ASCII candidate: never the nonce
+            return False
 
     def placeholder(self, resource: str | None) -> str:
         """``<WORD:resource:NONCE>`` (``<WORD:NONCE>`` for the unscoped token, where allowed)."""

@@ -169,7 +169,7 @@ def mark_token_page(headers: HeaderList, content_length: int | None, vary: Itera
     """``mark_body_changed`` then ``mark_carries_token``, in one scan of the fields: a page's usual
     head. Same fields, same order as the two calls (a test holds them to it)."""
     kept: HeaderList = []
-    framed = referred = False
+    framed = referred = varied = False
     for field in headers:
         name = field[0].lower()
         if name in _TOKEN_PAGE_DROPS or name.endswith(_TARGETED_CACHE_SUFFIX):
@@ -178,12 +178,19 @@ def mark_token_page(headers: HeaderList, content_length: int | None, vary: Itera
             framed = True
         elif name == "referrer-policy":
             referred = True
+        elif name == "vary":
+            varied = True
         kept.append(field)
     if content_length is not None and not framed:
         kept.append(("Content-Length", str(content_length)))
     kept.extend(SET_ON_TOKEN)
     headers[:] = kept
-    add_vary(headers, vary)
+    if varied:
+        add_vary(headers, vary)  # the app's Vary to merge with
+    else:
+        fresh = _fresh_vary(tuple(vary))  # add_vary's own answer when there is nothing to merge
+        if fresh is not None:
+            headers.append(fresh)
     if not referred:
         headers.append(("Referrer-Policy", REFERRER_POLICY))
 
@@ -217,6 +224,16 @@ def _carries_token_drops(name: str) -> bool:
     return name == "cache-control" or _shared_cache_field(name)
 
 
+@lru_cache(maxsize=64)
+def _fresh_vary(names: tuple[str, ...]) -> tuple[str, str] | None:
+    """The Vary field for a head that has none yet (a middleware has one ``vary`` setting: computed once)."""
+    if not names:
+        return None
+    if "*" in names:  # RFC 9110 12.5.5: "*" alone says it all, and no list may add to it
+        return ("Vary", "*")
+    return ("Vary", ", ".join(dict.fromkeys(names)))
+
+
 def add_vary(headers: HeaderList, names: Iterable[str]) -> None:
     names = list(names)
     if not names:
@@ -226,7 +243,9 @@ def add_vary(headers: HeaderList, names: Iterable[str]) -> None:
         return
     present = [v for k, v in headers if k.lower() == "vary"]
     if not present:  # the usual case: nothing to merge with
-        headers.append(("Vary", ", ".join(dict.fromkeys(names))))
+        fresh = _fresh_vary(tuple(names))
+        assert fresh is not None
+        headers.append(fresh)
         return
     current = parse_set_header(", ".join(present))
     if "*" in current:

@@ -33,7 +33,21 @@ from ..placeholders import EmbedContext
 from ..rewrite import StreamRewriter
 from .emission import Emission, Head, WarnOnce, content_headers, own_response
 from .filling import Filling, MissingTenantError
-from .phase import END, ENDED, HEADLESS, HELD, PASSES, REWRITES, SEND, Need, Phase
+from .phase import (
+    AWAITING_START,
+    END,
+    ENDED,
+    FAILED,
+    HEADLESS,
+    HEADLESS_HELD,
+    HELD,
+    PASS_HELD,
+    PASSES,
+    REWRITE_HELD,
+    REWRITES,
+    SEND,
+    Need,
+)
 from .policy import HeaderList, Skip, edit_head
 from .request_tokens import RequestTokens
 
@@ -82,7 +96,7 @@ class Exchange(Filling):
         #: text (only under ``unsafe_legacy_placeholders``); each is capped at max_tokens_per_response.
         self._app_names: set[str | None] = set()
         self._page_names: set[str | None] = set()
-        self.phase = Phase.AWAITING_START
+        self.phase = AWAITING_START
         self._headers: HeaderList = []
 
     # -- what adapters ask -----------------------------------------------------------------------
@@ -113,7 +127,7 @@ class Exchange(Filling):
     @property
     def failed(self) -> bool:
         """Whether the app's response was replaced by our 500."""
-        return self.phase is Phase.FAILED
+        return self.phase is FAILED
 
     @property
     def done(self) -> bool:
@@ -141,16 +155,16 @@ class Exchange(Filling):
                 "compression middleware, so it rewrites before compressing",
             )
         if skip is None:
-            self.phase = Phase.REWRITE_HELD
+            self.phase = REWRITE_HELD
             self._rewriter = StreamRewriter(self._config.syntax, self._replacement)
         else:
-            self.phase = Phase.HEADLESS_HELD if skip is Skip.HEAD else Phase.PASS_HELD
+            self.phase = HEADLESS_HELD if skip is Skip.HEAD else PASS_HELD
             self._rewriter = None
 
     def leave_body_untouched(self) -> None:
         """The server sends the body itself (a file): headers still follow the rules, bytes do not."""
-        if self.phase is Phase.REWRITE_HELD:
-            self.phase = Phase.PASS_HELD
+        if self.phase is REWRITE_HELD:
+            self.phase = PASS_HELD
             self._rewriter = None
 
     def head_now(self) -> Emission | Need:
@@ -212,7 +226,7 @@ class Exchange(Filling):
             if phase in HELD:
                 if not out and not final:
                     return Emission()
-                head_needs = self._head_need(streaming=not final and phase is Phase.REWRITE_HELD)
+                head_needs = self._head_need(streaming=not final and phase is REWRITE_HELD)
                 if head_needs is not None:
                     self._held_out = out
                     return self._hold(head_needs, partial(self._advance, b""))
@@ -289,7 +303,7 @@ class Exchange(Filling):
             logger.warning("a page asked for an embed token but the request has no tenant: answering 500")
         else:
             logger.error("could not prepare an embed token: answering 500", exc_info=error)
-        self.phase = Phase.FAILED
+        self.phase = FAILED
         self._resume = None
         answer = own_response(500, b"Internal Server Error: could not prepare the embed.\n")
         return Emission(answer.head, b"", True) if self._method == "HEAD" else answer
@@ -297,8 +311,8 @@ class Exchange(Filling):
     def _make_head(self, content_length: int | None) -> Head:
         headers = self._headers
         phase = self.phase
-        still_streaming = content_length is None and phase is Phase.REWRITE_HELD
-        may_carry = phase is Phase.HEADLESS_HELD or still_streaming
+        still_streaming = content_length is None and phase is REWRITE_HELD
+        may_carry = phase is HEADLESS_HELD or still_streaming
         anonymous = still_streaming and self.tokens.tenant() is None
         if anonymous:
             may_carry = False  # no tenant: no token can ever appear in this body
@@ -311,7 +325,7 @@ class Exchange(Filling):
             length=None if may_carry or still_streaming else content_length,
             # A page with a slot for a token (the app drew the nonce, or the header was wanted) is
             # personal whoever asked: an anonymous visitor's copy must not be cached for the next tenant.
-            carries=may_carry or self.tokens.minted or wanted or self.context.drawn,
+            carries=may_carry or self.context.drawn or wanted or self.tokens.minted,
             anonymous=anonymous,
             vary=self._config.vary,
             header=(delivery.name, issued.token) if delivery is not None and issued is not None else None,
