@@ -19,19 +19,17 @@ unless its resolver can block.
 from __future__ import annotations
 
 import logging
-from functools import partial
 from typing import Any, Unpack
 
 from asgiref.compatibility import guarantee_single_callable
 from werkzeug.wrappers import Request
 
 from ._core.emission import WarnOnce
-from ._core.response import Exchange
 from .asgi_responder import ASGIApp, Message, Receive, Scope, Send, _ASGIResponder
 from .config import AppOptions, EmbedConfig, the_app
 from .endpoint import MountedEndpoint, answer_jwks_request
 from .placeholders import NONCE_KEY, EmbedContext
-from .scope_request import ScopeRequest, app_path, read_scope_mark
+from .scope_request import ScopeRequest, app_path
 
 __all__ = [
     "ASGIApp",
@@ -67,17 +65,16 @@ class EmbedASGIMiddleware:
         method = str(scope.get("method", "GET")).upper()
         # Where the app's helpers find this request's nonce (frameworks that copy the scope copy it too).
         context = scope[NONCE_KEY] = EmbedContext(self.config.placeholder_rules)
-        make = partial(scope_exchange, self.config, self._warnings, scope, method, context)
         if self.config.token_endpoint is not None or self.config.jwks_path is not None:
             path = app_path(scope)
             if path == self.config.token_endpoint:
-                await _ASGIResponder(make, self.config, send, self._warnings).answer_endpoint(method)
+                await _ASGIResponder(scope, self.config, send, self._warnings, method).answer_endpoint(method)
                 return
             if path == self.config.jwks_path:
                 emission = answer_jwks_request(self.config, method)
-                await _ASGIResponder(make, self.config, send, self._warnings).emit_own(emission)
+                await _ASGIResponder(scope, self.config, send, self._warnings, method).emit_own(emission)
                 return
-        responder = _ASGIResponder(make, self.config, send, self._warnings, method, context)
+        responder = _ASGIResponder(scope, self.config, send, self._warnings, method, context)
         await self.app(scope, responder.watch(receive), responder.send)
         await responder.finish()
 
@@ -98,23 +95,7 @@ class TokenEndpointASGI(MountedEndpoint):
         if scope["type"] != "http":
             raise RuntimeError(f"the token endpoint answers HTTP requests, not {scope['type']!r}")
         method = str(scope.get("method", "GET")).upper()
-        make = partial(scope_exchange, self.config, self._warnings, scope, method)
-        await _ASGIResponder(make, self.config, send, self._warnings).answer_endpoint(method)
-
-
-def scope_exchange(
-    config: EmbedConfig, warnings: WarnOnce, scope: Scope, method: str, context: EmbedContext | None = None
-) -> Exchange:
-    """A request's exchange, built only for a response the middleware may touch (never for JSON)."""
-    return Exchange(
-        config,
-        method,
-        partial(ScopeRequest, scope),
-        warnings,
-        partial(read_scope_mark, scope),
-        context,
-        resolves_inline=False,
-    )
+        await _ASGIResponder(scope, self.config, send, self._warnings, method).answer_endpoint(method)
 
 
 def request_from_scope(scope: Scope) -> Request:

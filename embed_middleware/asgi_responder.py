@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
+from functools import partial
 from typing import Any
 
 from ._core.drive import drive_async
@@ -22,6 +23,7 @@ from .config import EmbedConfig
 from .endpoint import answer_token_request
 from .errors import TokenIssueError
 from .placeholders import EmbedContext
+from .scope_request import ScopeRequest, read_scope_mark
 
 logger = logging.getLogger("embed_middleware")
 
@@ -62,21 +64,24 @@ class _ASGIResponder:
 
     def __init__(
         self,
-        make_exchange: Callable[[], Exchange],
+        scope: Scope,
         config: EmbedConfig,
         send: Send,
         warnings: WarnOnce,
         method: str = "GET",
         context: EmbedContext | None = None,
     ) -> None:
-        #: Built on first need: a response left untouched (JSON, files…) never pays for one.
-        self._make_exchange = make_exchange
+        self._scope = scope
         self._config = config
         self._server_send = send
         self._warnings = warnings
         self._method = method
         #: This request's nonce holder (None: not a page request, e.g. the token endpoint).
         self._context = context
+
+    def _make_exchange(self) -> Exchange:
+        """Built on first need: a response left untouched (JSON, files…) never pays for one."""
+        return scope_exchange(self._config, self._warnings, self._scope, self._method, self._context)
 
     @property
     def _exchange(self) -> Exchange:
@@ -88,28 +93,43 @@ class _ASGIResponder:
                 self._start_exchange(int(self._start["status"]), self._start["headers"], None)
         return self._built
 
-    def _start_exchange(self, status: int, raw_headers: list[tuple[bytes, bytes]], skip: Skip | None) -> None:
+    def _start_exchange(
+        self, status: int, raw_headers: list[tuple[bytes, bytes]], skip: Skip | None, *, whole: bool = False
+    ) -> None:
+        """``whole``: the body is already in hand, complete, so nothing will be counted against its length."""
         exchange = self._exchange
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers]
         # The app's fields, to send back as the app's own bytes if the head keeps them (most are kept).
         self._app_fields = dict(zip(headers, raw_headers, strict=True))
         exchange.start(status, headers, skip)
-        self._declared = DeclaredBody(declared_length(raw_headers) if exchange.rewrites else None)
+        if exchange.rewrites and not whole:
+            self._declared = DeclaredBody(declared_length(raw_headers))
 
-    async def _pass_undrawn(self, message: Message) -> bool:
-        """Sends a held page exactly as the app wrote it when nothing in it can be the app's placeholder:
-        the app drew no nonce and this message ends a body of the length it declared. False: the page
-        needs its exchange after all (built now, from the held start)."""
-        assert self._start is not None and self._context is not None
-        if self._context.drawn or message.get("more_body", False):
+    async def _send_held_page(self, message: Message) -> bool:
+        """A held page whose body arrives whole in this message (ended, at the length it declared):
+        sent exactly as the app wrote it if the app drew no nonce (nothing in it can be the app's
+        placeholder), else rewritten in one step. False: not whole; the general path takes it (the
+        exchange is built then, from the held start)."""
+        start = self._start
+        assert start is not None and self._context is not None
+        if message.get("more_body", False):
             return False
-        declared = declared_length(self._start["headers"])
-        if declared is not None and declared != len(message.get("body", b"")):
+        body = message.get("body", b"")
+        declared = declared_length(start["headers"])
+        if declared is not None and declared != len(body):
             return False
         self._pending_page = False
-        self._untouched = True
-        await self._send(self._start)
-        await self._send(message)
+        if not self._context.drawn:
+            self._untouched = True
+            await self._send(start)
+            await self._send(message)
+            return True
+        exchange = self._built = self._make_exchange()
+        self._start_exchange(int(start["status"]), start["headers"], None, whole=True)
+        result = exchange.body(body, final=True)
+        if isinstance(result, Need):
+            result = await drive_async(exchange, result)
+        await self._emit(result, more=False)
         return True
 
     def watch(self, receive: Receive) -> Receive:
@@ -163,7 +183,7 @@ class _ASGIResponder:
                 return
             self._start_exchange(status, raw_headers, skip)
         elif kind == "http.response.body":
-            if self._pending_page and await self._pass_undrawn(message):
+            if self._pending_page and await self._send_held_page(message):
                 return
             exchange = self._exchange
             if exchange.failed:
@@ -225,9 +245,16 @@ class _ASGIResponder:
                 start["trailers"] = True
             await self._send(start)
         if emission.body or emission.last:
-            await self._send(
-                {"type": "http.response.body", "body": emission.body, "more_body": not emission.last}
-            )
+            body: Message = {
+                "type": "http.response.body",
+                "body": emission.body,
+                "more_body": not emission.last,
+            }
+            try:  # _send, inlined: every rewritten response ends here
+                await self._server_send(body)
+            except OSError:
+                self._disconnected = True
+                raise
 
     def _encoded(self, headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
         """The head as ASGI has it: the app's kept fields as it sent them, ours encoded once per process,
@@ -267,3 +294,18 @@ class _ASGIResponder:
             await self._emit(exchange.failure(error), more=False)
             return
         await self._emit(answer_token_request(exchange, self._config, method), more=False)
+
+
+def scope_exchange(
+    config: EmbedConfig, warnings: WarnOnce, scope: Scope, method: str, context: EmbedContext | None = None
+) -> Exchange:
+    """A request's exchange, built only for a response the middleware may touch (never for JSON)."""
+    return Exchange(
+        config,
+        method,
+        partial(ScopeRequest, scope),
+        warnings,
+        partial(read_scope_mark, scope),
+        context,
+        resolves_inline=False,
+    )

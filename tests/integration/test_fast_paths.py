@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from embed_middleware import EmbedASGIMiddleware, EmbedWSGIMiddleware, embed_placeholder, from_environ
-from embed_middleware import asgi as asgi_module
+from embed_middleware import asgi_responder as asgi_module
 from embed_middleware._core import policy
 from tests.support.injection_cases import SPELLINGS
 from tests.support.tokens import TOKEN
