@@ -140,9 +140,10 @@ class _WSGIResponder:
         app_iter = app(environ, self._start_response)
         if self._untouched:
             return app_iter
-        if self._pending is not None and self._passes_undrawn(app_iter):
-            self._upstream(self._status_text, self._pending[1])
-            return app_iter
+        if self._pending is not None and isinstance(app_iter, list | tuple):
+            whole = self._whole_page(app_iter)
+            if whole is not None:
+                return whole
         exchange = self._exchange
         if self._started and exchange.passes and not exchange.head_sent:
             # Not ours to rewrite: let the server have the app's iterable itself (sendfile and all).
@@ -171,14 +172,28 @@ class _WSGIResponder:
         rest: Iterable[bytes] = stream if first is _ENDED else itertools.chain((first,), stream)
         return ClosingIterator(rest, _closer(app_iter))
 
-    def _passes_undrawn(self, app_iter: Iterable[bytes]) -> bool:
-        """Whether a held page goes to the server exactly as the app wrote it: its whole body is here
-        (a list or tuple), the app drew no nonce, and the body is the length it declared."""
-        if self._context.drawn or not isinstance(app_iter, list | tuple):
-            return False
+    def _whole_page(self, app_iter: list[bytes] | tuple[bytes, ...]) -> Iterable[bytes] | None:
+        """A held page whose whole body is here (a list or tuple) at the length it declared: sent as the
+        app wrote it if the app drew no nonce (nothing in it can be the app's placeholder), else, when it
+        is one chunk, rewritten in one step. None: the general path takes it."""
         assert self._pending is not None
-        declared = declared_length(self._pending[1])
-        return declared is None or declared == sum(map(len, app_iter))
+        code, headers = self._pending
+        declared = declared_length(headers)
+        if not self._context.drawn:
+            if declared is not None and declared != sum(map(len, app_iter)):
+                return None
+            self._upstream(self._status_text, headers)
+            return app_iter
+        if len(app_iter) != 1 or (declared is not None and declared != len(app_iter[0])):
+            return None  # many chunks stream through (never joined: memory stays flat), a short body is cut
+        self._pending = None
+        exchange = self._built = environ_exchange(
+            self._config, self._warnings, self._environ, self._method, self._context
+        )
+        exchange.start(code, headers, None)
+        emission = drive_sync(exchange, exchange.body(app_iter[0], final=True))
+        self._send_head(emission)
+        return [emission.body] if emission.body else []
 
     def _start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
