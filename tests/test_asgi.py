@@ -407,3 +407,30 @@ async def test_from_environ_with_its_own_key_finds_the_mark(where: str, lookup: 
 
     messages = await call_asgi(wrap(app, resolver=from_environ("my.key", lookup=lookup)), http_scope())
     assert decode(messages[1]["body"])["sub"] == "acme"
+
+
+async def test_a_whole_page_keeps_the_apps_own_header_bytes_and_lowercases_names() -> None:
+    """The one-step page path sends back the app's kept fields as the app sent them (names lowercased,
+    as the spec wants, even from an app that wrote them in capitals), and ours beside them."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope.setdefault("state", {})["embed_tenant"] = "acme"
+        body = own(b"<p><JWT_TOKEN:top></p>", nonce_of(scope))
+        headers = [
+            (b"Content-Type", b"text/html; charset=utf-8"),
+            (b"X-Trace", b"\xe9t\xe9"),  # latin-1, not UTF-8: must come back byte for byte
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    messages = await call_asgi(wrap(app), http_scope())
+    check_sequence(messages)
+    headers = messages[0]["headers"]
+    assert all(name == name.lower() for name, _ in headers)
+    assert (b"content-type", b"text/html; charset=utf-8") in headers
+    assert (b"x-trace", b"\xe9t\xe9") in headers
+    assert (b"cache-control", b"private, no-store") in headers
+    body = messages[1]["body"]
+    assert dict(headers)[b"content-length"] == str(len(body)).encode()
+    assert decode(body.removeprefix(b"<p>").removesuffix(b"</p>").decode())["sub"] == "acme"

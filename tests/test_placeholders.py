@@ -225,3 +225,25 @@ def test_max_tokens_per_response_is_validated(bad: Any) -> None:
             resolver=from_environ(),
             max_tokens_per_response=bad,
         )
+
+
+def test_a_non_ascii_or_wrong_candidate_never_matches_the_nonce() -> None:
+    context = EmbedContext(RULES)
+    assert not context.matches("x" * 22)  # nothing drawn yet
+    nonce = context.placeholder("top")[-23:-1]
+    assert context.matches(nonce)
+    assert not context.matches(nonce[:-1] + ("A" if nonce[-1] != "A" else "B"))
+    assert not context.matches(nonce[:-1] + "é")  # compare_digest refuses non-ASCII str: no match, no error
+
+
+def test_remembered_resource_names_never_let_a_bad_name_through() -> None:
+    rules = PlaceholderRules("JWT_TOKEN", 8)
+    for _ in range(2):  # the second round answers from what the first remembered
+        assert rules.is_resource_name("top")
+        assert not rules.is_resource_name("toolongname")
+        assert not rules.is_resource_name("bad name")
+        assert not rules.is_resource_name(["top"])
+    many = PlaceholderRules("JWT_TOKEN", 8)
+    for index in range(1000):
+        assert many.is_resource_name(f"n{index}")
+    assert len(many._valid) <= 256  # bounded: names also arrive from pages and query strings
