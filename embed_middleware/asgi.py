@@ -57,6 +57,8 @@ class EmbedASGIMiddleware:
         #: Validated at construction: a bad option fails here, at start-up, not on a request.
         self.config = EmbedConfig.from_options(**rest)
         self._warnings = WarnOnce()
+        #: Whether any path is answered here (the token endpoint, the JWKS) rather than by the app.
+        self._answers_paths = self.config.token_endpoint is not None or self.config.jwks_path is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,7 +67,7 @@ class EmbedASGIMiddleware:
         method = str(scope.get("method", "GET")).upper()
         # Where the app's helpers find this request's nonce (frameworks that copy the scope copy it too).
         context = scope[NONCE_KEY] = EmbedContext(self.config.placeholder_rules)
-        if self.config.token_endpoint is not None or self.config.jwks_path is not None:
+        if self._answers_paths:
             path = app_path(scope)
             if path == self.config.token_endpoint:
                 await _ASGIResponder(scope, self.config, send, self._warnings, method).answer_endpoint(method)

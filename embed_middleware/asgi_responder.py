@@ -121,8 +121,12 @@ class _ASGIResponder:
         self._pending_page = False
         if not self._context.drawn:
             self._untouched = True
-            await self._send(start)
-            await self._send(message)
+            try:  # _send, inlined: most pages without an embed end here
+                await self._server_send(start)
+                await self._server_send(message)
+            except OSError:
+                self._disconnected = True
+                raise
             return True
         exchange = self._built = self._make_exchange()
         self._start_exchange(int(start["status"]), start["headers"], None, whole=True)
@@ -174,7 +178,11 @@ class _ASGIResponder:
             skip = config.policy.skip_reason(self._method, status, *content_headers(raw_headers))
             if config.untouched_by(skip):
                 self._untouched = True
-                await self._send(message)
+                try:  # _send, inlined: JSON, files and every other response not ours start here
+                    await self._server_send(message)
+                except OSError:
+                    self._disconnected = True
+                    raise
                 return
             if skip is None and self._context is not None and config.passes_undrawn:
                 # Held: our own copy, so an app that reuses its message or list cannot change it now.

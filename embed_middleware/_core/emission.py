@@ -61,10 +61,13 @@ def content_headers(
     counts by any value that is not ``identity`` (an encoded body can never be rewritten).
     """
     content_type = content_encoding = None
-    type_name, encoding_name = _CONTENT_TYPE, _CONTENT_ENCODING
+    type_name: str | bytes | None = None
+    encoding_name: str | bytes = _CONTENT_ENCODING
     for name, value in headers:
-        if isinstance(name, bytes):  # ASGI: compare bytes with bytes (a mixed compare costs more)
-            type_name, encoding_name = b"content-type", b"content-encoding"  # type: ignore[assignment]
+        if type_name is None:  # ASGI names are bytes: compare bytes with bytes (a mixed compare costs more)
+            bytes_names = isinstance(name, bytes)
+            type_name = b"content-type" if bytes_names else _CONTENT_TYPE
+            encoding_name = b"content-encoding" if bytes_names else _CONTENT_ENCODING
         lowered = name.lower()
         if lowered == type_name:
             content_type = value
