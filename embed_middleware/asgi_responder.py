@@ -99,8 +99,14 @@ class _ASGIResponder:
         """``whole``: the body is already in hand, complete, so nothing will be counted against its length."""
         exchange = self._exchange
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers]
-        # The app's fields, to send back as the app's own bytes if the head keeps them (most are kept).
-        self._app_fields = dict(zip(headers, raw_headers, strict=True))
+        # The app's fields, to send back as the app's own bytes if the head keeps them (most are kept):
+        # new tuples of immutable bytes, so an app that changes its items after sending (ASGI allows
+        # [name, value] lists and bytearrays) cannot change what goes out; anything else is encoded anew.
+        self._app_fields = {
+            decoded: (name, value)
+            for decoded, (name, value) in zip(headers, raw_headers, strict=True)
+            if type(name) is bytes and type(value) is bytes
+        }
         exchange.start(status, headers, skip)
         if exchange.rewrites and not whole:
             self._declared = DeclaredBody(declared_length(raw_headers))

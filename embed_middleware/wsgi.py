@@ -163,7 +163,10 @@ class _WSGIResponder:
         # that waits would have waited for that same output), and the rest streams as before.
         stream = self._stream(app_iter)
         if isinstance(app_iter, list | tuple):
-            return list(stream)  # the whole body is here already (and a list has nothing to close)
+            try:
+                return list(stream)  # the whole body is here already
+            finally:
+                _close_subclass(app_iter)
         try:
             first = next(stream, _ENDED)
         except BaseException:
@@ -191,8 +194,11 @@ class _WSGIResponder:
             self._config, self._warnings, self._environ, self._method, self._context
         )
         exchange.start(code, headers, None)
-        emission = drive_sync(exchange, exchange.body(app_iter[0], final=True))
-        self._send_head(emission)
+        try:
+            emission = drive_sync(exchange, exchange.body(app_iter[0], final=True))
+            self._send_head(emission)
+        finally:
+            _close_subclass(app_iter)
         return [emission.body] if emission.body else []
 
     def _start_response(
@@ -280,6 +286,13 @@ def _closer(app_iter: Iterable[bytes]) -> list[Any]:
 def _close(app_iter: Iterable[bytes]) -> None:
     for close in _closer(app_iter):
         close()
+
+
+def _close_subclass(app_iter: list[bytes] | tuple[bytes, ...]) -> None:
+    """PEP 3333: a body replaced by ours is still closed; a plain list or tuple has nothing to close,
+    but a subclass may (the check on the exact type spares every page a failed attribute lookup)."""
+    if type(app_iter) is not list and type(app_iter) is not tuple:
+        _close(app_iter)
 
 
 def environ_exchange(

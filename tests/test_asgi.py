@@ -434,3 +434,30 @@ async def test_a_whole_page_keeps_the_apps_own_header_bytes_and_lowercases_names
     body = messages[1]["body"]
     assert dict(headers)[b"content-length"] == str(len(body)).encode()
     assert decode(body.removeprefix(b"<p>").removesuffix(b"</p>").decode())["sub"] == "acme"
+
+
+@pytest.mark.parametrize("options", [{}, {"unsafe_legacy_placeholders": True}])
+async def test_header_items_the_app_changes_after_sending_change_nothing(options: dict[str, Any]) -> None:
+    """ASGI lets an app send its fields as [name, value] lists or bytearrays. One that edits them after
+    ``http.response.start`` (reusing its objects) must not smuggle a field past the head rules: the page
+    carrying a token has one Cache-Control, ours, and every field goes out as bytes (found by an
+    adversarial review of the path that reuses the app's header bytes; a bytearray Content-Type used
+    to raise TypeError)."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope.setdefault("state", {})["embed_tenant"] = "acme"
+        field = [b"x-note", b"ok"]
+        value = bytearray(b"text/html")
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [[b"content-type", value], field]}
+        )
+        body = own(b"<p><JWT_TOKEN:top></p>", nonce_of(scope))
+        field[0], field[1] = b"cache-control", b"public, max-age=3600"
+        value[:] = b"text/plain"
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    messages = await call_asgi(wrap(app, **options), http_scope())
+    headers = [(bytes(name), bytes(value)) for name, value in messages[0]["headers"]]
+    assert [value for name, value in headers if name == b"cache-control"] == [b"private, no-store"]
+    assert all(type(name) is bytes and type(value) is bytes for name, value in messages[0]["headers"])

@@ -702,3 +702,30 @@ def test_more_bad_options_fail_at_construction(options: dict[str, Any], message:
         if "header" in options:
             HeaderDelivery(**options["header"])
         middleware(app, **options)
+
+
+class _ClosableList(list[bytes]):
+    """A list body with ``close()``, as some frameworks return: PEP 3333 says the server calls it."""
+
+    closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+@pytest.mark.parametrize("chunks", [1, 2])
+def test_a_list_body_with_close_is_closed_once_when_rewritten(chunks: int) -> None:
+    """The middleware hands the server its own list in place of the app's, so it closes the app's
+    (one chunk: the one-step page path; two: the streaming path over a list)."""
+    made: list[_ClosableList] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> _ClosableList:
+        environ["embed.tenant"] = "acme"
+        start_response("200 OK", [("Content-Type", HTML)])
+        body = own(b"<p><JWT_TOKEN:top></p>", nonce_of(environ))
+        made.append(_ClosableList([body[:5], body[5:]] if chunks == 2 else [body]))
+        return made[-1]
+
+    response = TestApp(checked(middleware(app))).get("/")
+    assert len(tokens_in(response.body)) == 1
+    assert made[0].closed == 1

@@ -75,10 +75,11 @@ def content_headers(
             content_encoding is None or content_encoding.strip().lower() in _IDENTITY
         ):
             content_encoding = value
-    if isinstance(content_type, bytes):
-        content_type = content_type.decode("latin-1")
-    if isinstance(content_encoding, bytes):
-        content_encoding = content_encoding.decode("latin-1")
+    # bytes, or any bytes-like value an app sent (a bytearray): always a str from here on
+    if content_type is not None and not isinstance(content_type, str):
+        content_type = bytes(content_type).decode("latin-1")
+    if content_encoding is not None and not isinstance(content_encoding, str):
+        content_encoding = bytes(content_encoding).decode("latin-1")
     return content_type, content_encoding
 
 
