@@ -22,6 +22,7 @@ from .tenants import (
     as_async,
     as_inline,
     as_sync,
+    as_threaded,
     is_async_resolver,
     vary_of,
 )
@@ -162,6 +163,8 @@ class EmbedConfig:
     resolve_inline: SyncResolver | None = None
     #: The resolver is an ``async def``: ASGI awaits it directly (no thread, no task).
     awaits_resolver: bool = False
+    #: The resolver is a plain ``def`` of the app's: ASGI runs it in a worker thread (``asyncio.to_thread``).
+    resolve_in_thread: SyncResolver | None = None
     #: What the app's placeholder helpers need (word, bounds, ``embed_origins``).
     placeholder_rules: PlaceholderRules = _DEFAULT_RULES
     #: Fill placeholders that do not carry the request's nonce too (unsafe; see LEGACY_WARNING).
@@ -277,6 +280,7 @@ class EmbedConfig:
             mark=TenantMark.of(resolver),
             resolve_inline=as_inline(resolver),
             awaits_resolver=is_async_resolver(resolver),
+            resolve_in_thread=as_threaded(resolver),
             placeholder_rules=PlaceholderRules(
                 syntax.word, syntax.max_resource_length, origins_setting(embed_origins)
             ),

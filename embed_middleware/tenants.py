@@ -277,6 +277,14 @@ def as_inline(resolver: AnyResolver) -> SyncResolver | None:
     return None
 
 
+def as_threaded(resolver: AnyResolver) -> SyncResolver | None:
+    """A plain ``def`` resolver of the app's, which ASGI runs in a worker thread; None for anything
+    else (an ``async def``, a built-in: each has its own path, and ``in_main_thread`` keeps asgiref)."""
+    if isinstance(resolver, _NamedResolver) or _is_async(resolver):
+        return None
+    return cast(SyncResolver, resolver)
+
+
 def is_async_resolver(resolver: object) -> bool:
     """Whether the resolver is an ``async def`` (or an object with ``async def __call__``)."""
     return not isinstance(resolver, _NamedResolver) and _is_async(resolver)

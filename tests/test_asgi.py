@@ -461,3 +461,32 @@ async def test_header_items_the_app_changes_after_sending_change_nothing(options
     headers = [(bytes(name), bytes(value)) for name, value in messages[0]["headers"]]
     assert [value for name, value in headers if name == b"cache-control"] == [b"private, no-store"]
     assert all(type(name) is bytes and type(value) is bytes for name, value in messages[0]["headers"])
+
+
+@pytest.mark.parametrize("kind", ["plain def", "from_environ lookup"])
+async def test_a_hung_thread_resolver_fails_closed_without_waiting_for_its_thread(kind: str) -> None:
+    """A plain ``def`` resolver (and a marked value's blocking lookup) runs in a worker thread; past
+    ``resolver_timeout`` the page is a clean 500 at once, while the thread is still stuck."""
+    release = threading.Event()
+
+    def stuck(_: Any) -> Tenant:
+        release.wait(10)
+        return Tenant("acme")
+
+    resolver = stuck if kind == "plain def" else from_environ(lookup=stuck)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope["embed.tenant"] = "acme"
+        await send({"type": "http.response.start", "status": 200, "headers": HTML_HEADERS})
+        await send({"type": "http.response.body", "body": own(b"<p><JWT_TOKEN></p>", nonce_of(scope))})
+
+    started = time.monotonic()
+    try:
+        messages = await call_asgi(wrap(app, resolver=resolver, resolver_timeout=0.2), http_scope("/"))
+        assert 0.2 <= time.monotonic() - started < 2
+        assert not release.is_set()  # the thread was abandoned, not waited for
+    finally:
+        release.set()
+    assert messages[0]["status"] == 500
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    assert b"JWT_TOKEN" not in body and b"eyJ" not in body

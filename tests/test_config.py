@@ -147,13 +147,18 @@ async def test_only_a_plain_resolver_takes_the_threaded_path(
     monkeypatch: pytest.MonkeyPatch, issuer: TokenIssuer
 ) -> None:
     used: list[str] = []
-    real = request_tokens._within
+    real, real_thread = request_tokens._within, request_tokens._in_worker_thread
 
     async def watched(resolving: Any, timeout: float) -> Any:
-        used.append("thread")
+        used.append("task")
         return await real(resolving, timeout)
 
+    async def watched_thread(call: Any, argument: Any, timeout: float) -> Any:
+        used.append("thread")
+        return await real_thread(call, argument, timeout)
+
     monkeypatch.setattr(request_tokens, "_within", watched)
+    monkeypatch.setattr(request_tokens, "_in_worker_thread", watched_thread)
 
     async def async_resolver(request: Any) -> Tenant:
         return Tenant("acme")
