@@ -12,8 +12,8 @@ branch. Only ``http`` scopes are touched; ``websocket`` and ``lifespan`` pass st
 When the exchange needs the tenant (a placeholder of the app's completed, or a streamed head must
 go out), it says so and this adapter settles it: the app's mark and the built-ins inline, an
 ``async def`` resolver awaited directly, and only a plain ``def`` one in a worker thread
-(``asyncio.to_thread``). So the event loop never blocks on a resolver, and a page costs no task, timer or thread
-unless its resolver can block.
+(``asyncio.to_thread``). So the event loop never blocks on a resolver, and a page costs no task,
+timer or thread unless its resolver can block.
 """
 
 from __future__ import annotations
