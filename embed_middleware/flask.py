@@ -44,6 +44,7 @@ from flask import Flask, Response, current_app, request
 from markupsafe import Markup
 
 from ._core.emission import WarnOnce as _WarnOnce
+from ._core.emission import content_headers
 from ._core.response import Exchange
 from .config import EmbedConfig
 from .endpoint import answer_token_request
@@ -139,7 +140,9 @@ class Embed:
         The mark is set to None *before* the call: if the resolver raises, Flask answers 500 and
         runs the after-request hooks again for that error page, which must not call it a second time.
         """
-        environ = request.environ
+        return self._resolve_into(request.environ)
+
+    def _resolve_into(self, environ: dict[str, Any]) -> Tenant | str | None:
         if ENVIRON_KEY in environ:
             marked: Tenant | str | None = environ[ENVIRON_KEY]
             return marked
@@ -149,14 +152,12 @@ class Embed:
         return found
 
     def _mark_tenant(self, response: Response) -> Response:
-        """``after_request``: resolve only for responses the middleware may put a token in."""
-        if not self.config.leaves_untouched(
-            request.method,
-            response.status_code,
-            response.headers.get("Content-Type"),
-            response.headers.get("Content-Encoding"),
-        ):
-            self.resolve()
+        """``after_request``: resolve only for responses the middleware may put a token in (read from
+        the environ and one scan of the response's fields: each ``request.`` is a context lookup)."""
+        environ = request.environ
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        if not self.config.leaves_untouched(method, response.status_code, *content_headers(response.headers)):
+            self._resolve_into(environ)
         return response
 
     def _token_view(self) -> Response:
