@@ -17,8 +17,9 @@ from ._core.drive import drive_async
 from ._core.emission import Emission, WarnOnce, content_headers
 from ._core.framing import DeclaredBody, declared_length
 from ._core.phase import Need
-from ._core.policy import REFERRER_POLICY, SET_ON_TOKEN, Skip
+from ._core.policy import Skip
 from ._core.response import Exchange
+from .asgi_fields import AppFields, decoded_fields, encoded_fields
 from .config import EmbedConfig
 from .endpoint import answer_token_request
 from .errors import TokenIssueError
@@ -32,13 +33,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-#: The fields the core adds to a page's head, as ASGI bytes (built once, not per response).
-_OURS = {
-    field: (field[0].lower().encode("latin-1"), field[1].encode("latin-1"))
-    for field in (*SET_ON_TOKEN, ("Referrer-Policy", REFERRER_POLICY), ("Vary", "Cookie"))
-}
 
 
 class _ASGIResponder:
@@ -60,7 +54,7 @@ class _ASGIResponder:
     #: in one message, nothing of its can be an app placeholder and it goes on as the app sent it.
     _pending_page = False
     #: The app's head fields (decoded -> as sent), once the exchange has them (never mutated: replaced).
-    _app_fields: dict[tuple[str, str], tuple[bytes, bytes]] = {}  # noqa: RUF012
+    _app_fields: AppFields = {}  # noqa: RUF012
 
     def __init__(
         self,
@@ -98,15 +92,7 @@ class _ASGIResponder:
     ) -> None:
         """``whole``: the body is already in hand, complete, so nothing will be counted against its length."""
         exchange = self._exchange
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers]
-        # The app's fields, to send back as the app's own bytes if the head keeps them (most are kept):
-        # new tuples of immutable bytes, so an app that changes its items after sending (ASGI allows
-        # [name, value] lists and bytearrays) cannot change what goes out; anything else is encoded anew.
-        self._app_fields = {
-            decoded: (name, value)
-            for decoded, (name, value) in zip(headers, raw_headers, strict=True)
-            if type(name) is bytes and type(value) is bytes
-        }
+        headers, self._app_fields = decoded_fields(raw_headers)
         exchange.start(status, headers, skip)
         if exchange.rewrites and not whole:
             self._declared = DeclaredBody(declared_length(raw_headers))
@@ -253,7 +239,7 @@ class _ASGIResponder:
                 "type": "http.response.start",
                 "status": emission.head.status,
                 # ASGI header names are lowercase (the spec); werkzeug gave us canonical case.
-                "headers": self._encoded(emission.head.headers),
+                "headers": encoded_fields(emission.head.headers, self._app_fields),
             }
             if self._start is not None and self._start.get("trailers") and not self._exchange.failed:
                 start["trailers"] = True
@@ -269,20 +255,6 @@ class _ASGIResponder:
             except OSError:
                 self._disconnected = True
                 raise
-
-    def _encoded(self, headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-        """The head as ASGI has it: the app's kept fields as it sent them, ours encoded once per process,
-        anything else encoded now, every name lowercase (the spec; werkzeug gave us canonical case)."""
-        app_fields = self._app_fields
-        encoded = []
-        for field in headers:
-            found = app_fields.get(field) or _OURS.get(field)
-            if found is None:
-                found = (field[0].lower().encode("latin-1"), field[1].encode("latin-1"))
-            elif not found[0].islower():
-                found = (found[0].lower(), found[1])
-            encoded.append(found)
-        return encoded
 
     async def finish(self) -> None:
         """The app returned: if it never ended its body, end it, so held-back bytes are not lost."""

@@ -23,12 +23,12 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from werkzeug.wrappers import Request
 
 from .errors import ConfigurationError, TokenIssueError
+from .issued import IssuedToken, IssueEvent, IssueHook
 from .jwk import TENANT_CLAIM
 from .key_sources import coerce_keys
 from .keys import DEFAULT_KEY_ENV, MIN_HMAC_KEY_BYTES, KeyMaterial, KeySet, SigningKey
@@ -74,43 +74,6 @@ _WARNED_LIMIT = 1024
 
 #: One encoder for every payload (``json.dumps`` with options builds a new one per call).
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
-
-
-class IssuedToken(NamedTuple):
-    """A signed token and when it stops working. The repr hides the token.
-
-    A named tuple rather than a frozen dataclass: just as immutable, and built in a third of the
-    time, which counts on a path that runs for every page.
-    """
-
-    token: str
-    issued_at: int
-    expires_at: int
-    jti: str
-    kid: str | None = None
-
-    def __repr__(self) -> str:
-        return f"IssuedToken(jti={self.jti!r}, kid={self.kid!r}, expires_at={self.expires_at})"
-
-
-@dataclass(frozen=True)
-class IssueEvent:
-    """What ``on_issue`` hears about each token: enough to count and audit, never the token itself."""
-
-    tenant: Tenant
-    resource: str | None
-    kid: str | None
-    jti: str
-    algorithm: str
-    issued_at: int
-    expires_at: int
-    #: True when the token was minted earlier in its reuse window (this process's or the fleet's cache).
-    reused: bool = False
-
-
-#: ``(event) -> None``, called for every token delivered (``reused`` tells a cache hit from a mint).
-#: If it raises, the token is not delivered.
-IssueHook = Callable[[IssueEvent], None]
 
 
 class TokenIssuer:

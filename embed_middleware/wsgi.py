@@ -26,6 +26,7 @@ from ._core.drive import drive_sync
 from ._core.emission import Emission, WarnOnce, content_headers, status_line
 from ._core.framing import DeclaredBody, declared_length
 from ._core.response import Exchange
+from ._core.streams import close_app_iter, close_subclass, closers
 from .config import AppOptions, EmbedConfig, the_app
 from .endpoint import MountedEndpoint, answer_jwks_request, answer_token_request
 from .placeholders import NONCE_KEY, EmbedContext
@@ -151,11 +152,11 @@ class _WSGIResponder:
             try:
                 self._send_head(emission)
             except BaseException:
-                _close(app_iter)
+                close_app_iter(app_iter)
                 raise
             if not exchange.failed:
                 return app_iter
-            _close(app_iter)
+            close_app_iter(app_iter)
             return [emission.body]
         # Some servers (granian) read the status and headers as soon as this call returns, before
         # iterating: PEP 3333 lets start_response wait for the first output, they do not. So the body
@@ -166,14 +167,14 @@ class _WSGIResponder:
             try:
                 return list(stream)  # the whole body is here already
             finally:
-                _close_subclass(app_iter)
+                close_subclass(app_iter)
         try:
             first = next(stream, _ENDED)
         except BaseException:
-            _close(app_iter)
+            close_app_iter(app_iter)
             raise
         rest: Iterable[bytes] = stream if first is _ENDED else itertools.chain((first,), stream)
-        return ClosingIterator(rest, _closer(app_iter))
+        return ClosingIterator(rest, closers(app_iter))
 
     def _whole_page(self, app_iter: list[bytes] | tuple[bytes, ...]) -> Iterable[bytes] | None:
         """A held page whose whole body is here (a list or tuple) at the length it declared: sent as the
@@ -198,7 +199,7 @@ class _WSGIResponder:
             emission = drive_sync(exchange, exchange.body(app_iter[0], final=True))
             self._send_head(emission)
         finally:
-            _close_subclass(app_iter)
+            close_subclass(app_iter)
         return [emission.body] if emission.body else []
 
     def _start_response(
@@ -276,23 +277,6 @@ class _WSGIResponder:
         self._send_head(emission)
         if emission.body:
             yield emission.body
-
-
-def _closer(app_iter: Iterable[bytes]) -> list[Any]:
-    close = getattr(app_iter, "close", None)
-    return [close] if close is not None else []
-
-
-def _close(app_iter: Iterable[bytes]) -> None:
-    for close in _closer(app_iter):
-        close()
-
-
-def _close_subclass(app_iter: list[bytes] | tuple[bytes, ...]) -> None:
-    """PEP 3333: a body replaced by ours is still closed; a plain list or tuple has nothing to close,
-    but a subclass may (the check on the exact type spares every page a failed attribute lookup)."""
-    if type(app_iter) is not list and type(app_iter) is not tuple:
-        _close(app_iter)
 
 
 def environ_exchange(

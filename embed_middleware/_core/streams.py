@@ -1,9 +1,11 @@
 """Body streams for an adapter that hands the server an iterator (Django): the rewritten body from the
-first output on, and the bridges between sync and async iterators. No framework imports."""
+first output on, and the bridges between sync and async iterators; and closing an app's iterable that
+an adapter replaced with its own (PEP 3333: the server would have). No framework imports."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from typing import Any
 
 from .emission import Emission
 
@@ -46,3 +48,20 @@ def drain(chunks: Iterable[bytes]) -> list[bytes]:
 async def replay(chunks: list[bytes]) -> AsyncIterator[bytes]:
     for chunk in chunks:
         yield chunk
+
+
+def closers(app_iter: Iterable[bytes]) -> list[Any]:
+    close = getattr(app_iter, "close", None)
+    return [close] if close is not None else []
+
+
+def close_app_iter(app_iter: Iterable[bytes]) -> None:
+    for close in closers(app_iter):
+        close()
+
+
+def close_subclass(app_iter: list[bytes] | tuple[bytes, ...]) -> None:
+    """PEP 3333: a body replaced by ours is still closed; a plain list or tuple has nothing to close,
+    but a subclass may (the check on the exact type spares every page a failed attribute lookup)."""
+    if type(app_iter) is not list and type(app_iter) is not tuple:
+        close_app_iter(app_iter)
