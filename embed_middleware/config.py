@@ -14,18 +14,9 @@ from ._core.mark import TenantMark
 from ._core.policy import DEFAULT_CONTENT_TYPES, ResponsePolicy, Skip
 from .errors import ConfigurationError
 from .placeholders import PlaceholderRules, origins_setting
+from .resolver_calls import as_async, as_inline, as_sync, as_threaded, is_async_resolver
 from .rewrite import DEFAULT_MAX_RESOURCE_LENGTH, DEFAULT_PLACEHOLDER, PlaceholderSyntax
-from .tenants import (
-    AnyResolver,
-    AsyncResolver,
-    SyncResolver,
-    as_async,
-    as_inline,
-    as_sync,
-    as_threaded,
-    is_async_resolver,
-    vary_of,
-)
+from .tenants import AnyResolver, AsyncResolver, SyncResolver, vary_of
 from .tokens import TokenIssuer
 
 __all__ = [

@@ -26,19 +26,16 @@ from werkzeug.wrappers import Request
 
 from .embed_request import EmbedRequest, request_cookie, request_host, request_path
 from .errors import ConfigurationError
+from .resolver_calls import _is_async, as_async, as_inline, as_sync
 from .tenants import (
     AnyResolver,
     Lookup,
     Resolver,
     SyncResolver,
     Tenant,
-    _is_async,
     _named,
     _NamedResolver,
     _tenant_from,
-    as_async,
-    as_inline,
-    as_sync,
     from_environ,
     tenant_of,
 )

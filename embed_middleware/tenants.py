@@ -29,7 +29,6 @@ which the middleware adds to ``Vary`` on every response that carries a token.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import re
 import warnings
@@ -37,9 +36,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from werkzeug.wrappers import Request
 
 from .embed_request import EmbedRequest as EmbedRequest
@@ -234,62 +233,6 @@ def _named(
     return _NamedResolver(describe, resolve, vary, threaded, reads_client_input=client_input)
 
 
-def _is_async(resolver: object) -> bool:
-    # An object whose class defines ``async def __call__`` is as async as an ``async def``.
-    return iscoroutinefunction(resolver) or iscoroutinefunction(type(resolver).__call__)
-
-
-def as_sync(resolver: AnyResolver, timeout: float | None = None) -> SyncResolver:
-    """The resolver as a plain call, for WSGI: an ``async def`` one runs through ``async_to_sync``,
-    bounded by ``timeout`` seconds (a ``TimeoutError`` then, which the middleware turns into a 500)."""
-    if isinstance(resolver, _NamedResolver):
-        return resolver.resolve
-    if _is_async(resolver):
-        run = cast(AsyncResolver, resolver)
-        if timeout is None:
-            return async_to_sync(run)
-
-        async def bounded(request: Request) -> Tenant | None:
-            return await asyncio.wait_for(run(request), timeout)
-
-        return async_to_sync(bounded)
-    return cast(SyncResolver, resolver)
-
-
-def as_async(resolver: AnyResolver) -> AsyncResolver:
-    """The resolver as a coroutine, for ASGI: a plain one may block, so it runs in a worker thread.
-
-    Not asgiref's default single shared thread (``thread_sensitive``): one hung resolver would hold up
-    every later request behind it, and resolvers gain nothing from sharing a thread.
-    """
-    if isinstance(resolver, _NamedResolver):
-        return resolver.resolve_async
-    if _is_async(resolver):
-        return cast(AsyncResolver, resolver)
-    return sync_to_async(cast(SyncResolver, resolver), thread_sensitive=False)
-
-
-def as_inline(resolver: AnyResolver) -> SyncResolver | None:
-    """The resolver as a plain call that is safe on the event loop (a built-in that cannot block), or
-    None: ASGI then calls it inline, with no task, timer or thread."""
-    if isinstance(resolver, _NamedResolver) and resolver.inline:
-        return resolver.resolve
-    return None
-
-
-def as_threaded(resolver: AnyResolver) -> SyncResolver | None:
-    """A plain ``def`` resolver of the app's, which ASGI runs in a worker thread; None for anything
-    else (an ``async def``, a built-in: each has its own path, and ``in_main_thread`` keeps asgiref)."""
-    if isinstance(resolver, _NamedResolver) or _is_async(resolver):
-        return None
-    return cast(SyncResolver, resolver)
-
-
-def is_async_resolver(resolver: object) -> bool:
-    """Whether the resolver is an ``async def`` (or an object with ``async def __call__``)."""
-    return not isinstance(resolver, _NamedResolver) and _is_async(resolver)
-
-
 def from_environ(
     key: str = ENVIRON_KEY, *, lookup: Lookup | None = None, vary: Sequence[str] = ("Cookie",)
 ) -> Resolver:
@@ -318,7 +261,15 @@ def from_environ(
 # The built-in resolvers live in ``resolvers.py``; ``embed_middleware.tenants`` stays a path for them
 # (and for the request readers). Imported last: ``resolvers`` builds on everything above.
 from . import embed_request as _embed_request  # noqa: E402
+from . import resolver_calls as _calls  # noqa: E402
 from . import resolvers as _resolvers  # noqa: E402
+
+_is_async = _calls._is_async
+as_sync = _calls.as_sync
+as_async = _calls.as_async
+as_inline = _calls.as_inline
+as_threaded = _calls.as_threaded
+is_async_resolver = _calls.is_async_resolver
 
 request_cookie = _embed_request.request_cookie
 request_host = _embed_request.request_host

@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Literal
 
-from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request
 
 from ..config import EmbedConfig
@@ -33,6 +32,7 @@ from ..placeholders import EmbedContext
 from ..rewrite import StreamRewriter
 from .emission import Emission, Head, WarnOnce, content_headers, own_response
 from .filling import Filling, MissingTenantError
+from .needs import Needs
 from .phase import (
     AWAITING_START,
     END,
@@ -54,7 +54,7 @@ from .request_tokens import RequestTokens
 logger = logging.getLogger("embed_middleware")
 
 
-class Exchange(Filling):
+class Exchange(Filling, Needs):
     """The embed side of one request/response. Adapters create one per request."""
 
     # Per-response state that most responses never change: class defaults, so a page costs no writes.
@@ -243,57 +243,6 @@ class Exchange(Filling):
     def _scans(self) -> bool:
         """Only a page whose app drew the nonce can hold a placeholder of the app's (legacy: any page)."""
         return self.context.drawn or self._config.unsafe_legacy_placeholders
-
-    # -- satisfying a Need -----------------------------------------------------------------------
-
-    def provide(self, need: Need) -> None:
-        """Resolve (if still needed, in the caller's thread), ask the header predicate and mint.
-
-        Raises TokenIssueError while the head is not sent (the adapter answers ``failure``); once it is,
-        a failed mint leaves that placeholder empty instead, since the page is already under way.
-        """
-        try:
-            if need.tenant:
-                self.tokens.tenant()
-            if need.header and self._header_wanted is None:
-                self._header_wanted = self._ask_header()
-            for resource in need.resources:
-                self.tokens.token(resource)
-        except TokenIssueError:
-            if not self.head_sent:
-                raise
-            logger.error("could not issue an embed token mid-stream; placeholder left empty", exc_info=True)
-            for resource in need.resources:
-                self.tokens.tokens.setdefault(resource, None)
-
-    def _ask_header(self) -> bool:
-        delivery = self._config.header
-        assert delivery is not None
-        try:
-            wanted = bool(delivery.when(self.request, self._status, Headers(self._headers)))
-        except Exception as error:
-            raise TokenIssueError("the header predicate raised") from error
-        if wanted:
-            self.tokens.token(delivery.resource)
-        return wanted
-
-    def _in_place(self, hooks: bool) -> bool:
-        """Whether a need can be met right here, in the adapter's own context, without a round trip."""
-        tokens = self.tokens
-        return (self._hooks_inline or not hooks) and (
-            tokens.settled or self._resolves_inline or tokens.settles_inline
-        )
-
-    def _head_need(self, *, streaming: bool) -> Need | None:
-        """What the head needs that is not known: the tenant of a streamed page, the header decision."""
-        header = self._config.header is not None and self._header_wanted is None
-        if not header and (self.tokens.settled or not streaming):
-            return None
-        need = Need(not self.tokens.settled, (), header)
-        if not self._in_place(header):
-            return need
-        self.provide(need)
-        return None
 
     # -- the head and the replacements -----------------------------------------------------------
 
