@@ -78,7 +78,8 @@ class EmbedASGIMiddleware:
                 return
         responder = _ASGIResponder(scope, self.config, send, self._warnings, method, context)
         await self.app(scope, responder.watch(receive), responder.send)
-        await responder.finish()
+        if responder.may_need_finishing:
+            await responder.finish()
 
 
 class TokenEndpointASGI(MountedEndpoint):

@@ -256,9 +256,15 @@ class _ASGIResponder:
                 self._disconnected = True
                 raise
 
+    @property
+    def may_need_finishing(self) -> bool:
+        """False when ``finish`` has nothing to do for certain (nothing started, or not ours): the
+        adapter then skips awaiting it, which JSON and pages without an embed would pay for."""
+        return self._start is not None and not self._untouched
+
     async def finish(self) -> None:
         """The app returned: if it never ended its body, end it, so held-back bytes are not lost."""
-        if self._start is None or self._untouched:
+        if not self.may_need_finishing:
             return
         if self._exchange.done or self._exchange.failed:
             return
