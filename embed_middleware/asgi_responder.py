@@ -53,6 +53,8 @@ class _ASGIResponder:
     #: A page held unstarted, its exchange not built yet: if the app draws no nonce and ends its body
     #: in one message, nothing of its can be an app placeholder and it goes on as the app sent it.
     _pending_page = False
+    #: The held page's own Content-Length (None: it declared none).
+    _held_length: int | None = None
     #: The app's head fields (decoded -> as sent), once the exchange has them (never mutated: replaced).
     _app_fields: AppFields = {}  # noqa: RUF012
 
@@ -73,29 +75,31 @@ class _ASGIResponder:
         #: This request's nonce holder (None: not a page request, e.g. the token endpoint).
         self._context = context
 
-    def _make_exchange(self) -> Exchange:
-        """Built on first need: a response left untouched (JSON, files…) never pays for one."""
-        return scope_exchange(self._config, self._warnings, self._scope, self._method, self._context)
-
     @property
     def _exchange(self) -> Exchange:
+        """Built on first need: a response left untouched (JSON, files…) never pays for one. A held
+        page's exchange starts from the held start."""
         if self._built is None:
-            self._built = self._make_exchange()
+            self._built = scope_exchange(
+                self._config, self._warnings, self._scope, self._method, self._context
+            )
             if self._pending_page:
                 self._pending_page = False
                 assert self._start is not None
-                self._start_exchange(int(self._start["status"]), self._start["headers"], None)
+                self._start_exchange(
+                    int(self._start["status"]), self._start["headers"], None, self._held_length
+                )
         return self._built
 
     def _start_exchange(
-        self, status: int, raw_headers: list[tuple[bytes, bytes]], skip: Skip | None, *, whole: bool = False
+        self, status: int, raw_headers: list[tuple[bytes, bytes]], skip: Skip | None, declared: int | None
     ) -> None:
-        """``whole``: the body is already in hand, complete, so nothing will be counted against its length."""
+        """``declared``: the app's Content-Length (``declared_length``), read once by the caller."""
         exchange = self._exchange
         headers, self._app_fields = decoded_fields(raw_headers)
         exchange.start(status, headers, skip)
-        if exchange.rewrites and not whole:
-            self._declared = DeclaredBody(declared_length(raw_headers))
+        if exchange.rewrites:
+            self._declared = DeclaredBody(declared)
 
     async def _send_held_page(self, message: Message) -> bool:
         """A held page whose body arrives whole in this message (ended, at the length it declared):
@@ -107,11 +111,10 @@ class _ASGIResponder:
         if message.get("more_body", False):
             return False
         body = message.get("body", b"")
-        declared = declared_length(start["headers"])
-        if declared is not None and declared != len(body):
+        if self._held_length is not None and self._held_length != len(body):
             return False
-        self._pending_page = False
         if not self._context.drawn:
+            self._pending_page = False
             self._untouched = True
             try:  # _send, inlined: most pages without an embed end here
                 await self._server_send(start)
@@ -120,8 +123,7 @@ class _ASGIResponder:
                 self._disconnected = True
                 raise
             return True
-        exchange = self._built = self._make_exchange()
-        self._start_exchange(int(start["status"]), start["headers"], None, whole=True)
+        exchange = self._exchange
         result = exchange.body(body, final=True)
         if isinstance(result, Need):
             result = await drive_async(exchange, result)
@@ -179,9 +181,10 @@ class _ASGIResponder:
             if skip is None and self._context is not None and config.passes_undrawn:
                 # Held: our own copy, so an app that reuses its message or list cannot change it now.
                 self._start = {**message, "headers": list(raw_headers)}
+                self._held_length = declared_length(raw_headers)
                 self._pending_page = True  # the exchange is built only if the page turns out to need one
                 return
-            self._start_exchange(status, raw_headers, skip)
+            self._start_exchange(status, raw_headers, skip, declared_length(raw_headers))
         elif kind == "http.response.body":
             if self._pending_page and await self._send_held_page(message):
                 return

@@ -112,7 +112,7 @@ class _WSGIResponder:
         self._context = context
         #: A page's start held before its exchange is built: if the app drew no nonce by the time it
         #: returns its whole body as a list, nothing in it can be an app placeholder (see ``respond``).
-        self._pending: tuple[int, list[tuple[str, str]]] | None = None
+        self._pending: tuple[int, list[tuple[str, str]], int | None] | None = None
         self._config = config
         self._method = method
         self._upstream = start_response
@@ -132,9 +132,9 @@ class _WSGIResponder:
                 self._config, self._warnings, self._environ, self._method, self._context
             )
             if self._pending is not None:
-                (code, headers), self._pending = self._pending, None
+                (code, headers, declared), self._pending = self._pending, None
                 exchange.start(code, headers, None)
-                self._declared = DeclaredBody(declared_length(headers))
+                self._declared = DeclaredBody(declared)
         return self._built
 
     def respond(self, app: WSGIApplication, environ: WSGIEnvironment) -> Iterable[bytes]:
@@ -181,8 +181,7 @@ class _WSGIResponder:
         app wrote it if the app drew no nonce (nothing in it can be the app's placeholder), else, when it
         is one chunk, rewritten in one step. None: the general path takes it."""
         assert self._pending is not None
-        code, headers = self._pending
-        declared = declared_length(headers)
+        _, headers, declared = self._pending
         if not self._context.drawn:
             if declared is not None and declared != sum(map(len, app_iter)):
                 return None
@@ -190,11 +189,7 @@ class _WSGIResponder:
             return app_iter
         if len(app_iter) != 1 or (declared is not None and declared != len(app_iter[0])):
             return None  # many chunks stream through (never joined: memory stays flat), a short body is cut
-        self._pending = None
-        exchange = self._built = environ_exchange(
-            self._config, self._warnings, self._environ, self._method, self._context
-        )
-        exchange.start(code, headers, None)
+        exchange = self._exchange  # built and started from the held start
         try:
             emission = drive_sync(exchange, exchange.body(app_iter[0], final=True))
             self._send_head(emission)
@@ -231,7 +226,7 @@ class _WSGIResponder:
             self._untouched = True
             return self._upstream(status, headers)
         if skip is None and config.passes_undrawn and self._built is None:
-            self._pending = (code, headers)  # the exchange is built only if the page needs one
+            self._pending = (code, headers, declared_length(headers))  # the exchange is built only if needed
             return self._write
         self._pending = None
         exchange = self._exchange

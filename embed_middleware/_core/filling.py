@@ -92,10 +92,7 @@ class Filling:
                 if not self._in_place(hooks=True):
                     self._waiting_for = resource
                     return HOLD
-                if self.head_sent:
-                    self.provide(Need(not self.tokens.settled, (resource,)))  # mid-stream: a failure logs
-                else:
-                    self.tokens.token(resource)  # what provide does; a failure is the clean 500
+                self.provide(Need(not self.tokens.settled, (resource,)))
             counted.add(resource)
         issued = self.tokens.tokens.get(resource)
         if issued is None and self.tokens.tenant() is None:
